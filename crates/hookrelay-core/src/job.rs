@@ -1,0 +1,187 @@
+//! The queue job: one attempt of one delivery, self-contained, as JSON in Redis.
+//!
+//! A job carries everything the worker needs to make the request (a snapshot of the webhook
+//! taken at publish time, and the rendered body), so that delivering never needs another
+//! look-up. Once written to Redis a version is never changed incompatibly: new fields get
+//! `#[serde(default)]`; an incompatible change bumps [`JOB_VERSION`] and keeps a decoder for
+//! the old one.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::delivery::DeliveryKind;
+use crate::webhook::Format;
+
+/// The job version this build writes and reads.
+pub const JOB_VERSION: u32 = 1;
+
+/// The request a job makes, fixed when the delivery was created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRequest {
+    /// Target URL.
+    pub url: String,
+    /// Webhook headers, as (name, value).
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// Bearer token, if the webhook has one.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Signing secrets (`whsec_…`); each signs the request.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Whole-exchange timeout in seconds; cut to 30 when larger.
+    pub timeout_secs: u32,
+    /// The rendered body.
+    pub body: String,
+    /// The body format, which also decides how an answer is classified.
+    #[serde(default)]
+    pub format: Format,
+}
+
+/// One attempt of one delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Job schema version, [`JOB_VERSION`].
+    pub v: u32,
+    /// The delivery id (stable across attempts; the `webhook-id` header).
+    pub id: String,
+    /// A webhook delivery or a webhook test.
+    #[serde(default)]
+    pub kind: DeliveryKind,
+    /// Project.
+    pub project: String,
+    /// Webhook name; none for a test of an unsaved webhook.
+    #[serde(default)]
+    pub webhook: Option<String>,
+    /// Event name.
+    pub event: String,
+    /// The 1-based number of this attempt.
+    pub attempt: u32,
+    /// Whether a failed attempt is tried again.
+    #[serde(default)]
+    pub retry: bool,
+    /// The request to make.
+    pub request: JobRequest,
+}
+
+/// Why a value taken from the queue is not a job this build can run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobDecodeError {
+    /// Not JSON at all, or cut short.
+    #[error("not valid JSON: {0}")]
+    NotJson(String),
+    /// JSON, but with a version this build does not know.
+    #[error("unknown job version {0} (this build reads version {JOB_VERSION})")]
+    UnknownVersion(u64),
+    /// JSON without a version.
+    #[error("no job version field \"v\"")]
+    NoVersion,
+    /// The right version with missing or wrong-typed fields.
+    #[error("invalid job: {0}")]
+    Invalid(String),
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    v: Option<serde_json::Value>,
+}
+
+impl Job {
+    /// Decodes a raw queue value, saying precisely why it is not a job when it is not.
+    pub fn decode(raw: &[u8]) -> Result<Job, JobDecodeError> {
+        let head: VersionOnly = serde_json::from_slice(raw).map_err(|e| {
+            if e.is_data() {
+                JobDecodeError::Invalid(e.to_string())
+            } else {
+                JobDecodeError::NotJson(e.to_string())
+            }
+        })?;
+        match head.v {
+            None => return Err(JobDecodeError::NoVersion),
+            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(JOB_VERSION)) => {}
+            Some(serde_json::Value::Number(n)) => {
+                return Err(JobDecodeError::UnknownVersion(
+                    n.as_u64().unwrap_or(u64::MAX),
+                ));
+            }
+            Some(other) => {
+                return Err(JobDecodeError::Invalid(format!(
+                    "\"v\" must be a number, got {other}"
+                )));
+            }
+        }
+        let job: Job =
+            serde_json::from_slice(raw).map_err(|e| JobDecodeError::Invalid(e.to_string()))?;
+        if job.id.is_empty() {
+            return Err(JobDecodeError::Invalid("empty \"id\"".into()));
+        }
+        if job.attempt == 0 {
+            return Err(JobDecodeError::Invalid("\"attempt\" starts at 1".into()));
+        }
+        Ok(job)
+    }
+
+    /// Encodes the job as the JSON stored in Redis.
+    pub fn encode(&self) -> String {
+        // Serialising a struct of strings, numbers and vectors cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The whole-exchange timeout: the job's, cut to 1–30 s.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(
+            self.request.timeout_secs.clamp(1, crate::MAX_TIMEOUT_SECS),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> Job {
+        Job {
+            v: JOB_VERSION,
+            id: "d1".into(),
+            kind: DeliveryKind::Delivery,
+            project: "p".into(),
+            webhook: Some("w".into()),
+            event: "e".into(),
+            attempt: 1,
+            retry: true,
+            request: JobRequest {
+                url: "http://example.com/".into(),
+                headers: vec![("X-A".into(), "1".into())],
+                token: None,
+                secrets: vec![],
+                timeout_secs: 99,
+                body: "{}".into(),
+                format: Format::Json,
+            },
+        }
+    }
+
+    #[test]
+    fn round_trip_and_timeout_cap() {
+        let j = job();
+        let back = Job::decode(j.encode().as_bytes()).expect("decodes");
+        assert_eq!(back, j);
+        assert_eq!(back.timeout(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn decode_errors_name_the_problem() {
+        let check = |raw: &str, want: &str| {
+            let err = Job::decode(raw.as_bytes()).expect_err(raw).to_string();
+            assert!(err.contains(want), "{raw:?} gave {err:?}, wanted {want:?}");
+        };
+        check("garbage", "not valid JSON");
+        check("{\"v\":1,\"id\":\"x\"", "not valid JSON");
+        check("{\"v\":7,\"id\":\"x\"}", "unknown job version 7");
+        check("{\"id\":\"x\"}", "no job version");
+        check("{\"v\":\"1\"}", "must be a number");
+        check("{\"v\":1,\"id\":\"x\"}", "invalid job");
+        check("[1,2]", "invalid job");
+    }
+}

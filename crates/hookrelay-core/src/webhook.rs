@@ -1,0 +1,381 @@
+//! A webhook as stored in Redis (secrets included), its body format, and the field validators
+//! that the API and the `publish` command share.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldError;
+use crate::event::Event;
+
+/// Longest webhook, project, object or event name accepted.
+pub const MAX_NAME_LEN: usize = 64;
+/// Longest event name in `event` / `events`.
+pub const MAX_EVENT_LEN: usize = 128;
+/// Most entries in `events`.
+pub const MAX_EVENTS: usize = 64;
+/// Most headers on one webhook.
+pub const MAX_HEADERS: usize = 50;
+/// Longest URL accepted.
+pub const MAX_URL_LEN: usize = 2048;
+/// How long the previous signing secret keeps signing after a rotation.
+pub const ROTATION_OVERLAP_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The body format of a webhook's deliveries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// UbiOps-style event envelope (the default).
+    #[default]
+    Json,
+    /// Bailo model webhooks.
+    Bailo,
+    /// Comet model-registry webhooks.
+    Comet,
+    /// Bytebase "Custom" webhook.
+    Bytebase,
+    /// Slack incoming webhook.
+    Slack,
+    /// Discord webhook.
+    Discord,
+    /// Microsoft Teams incoming webhook.
+    Teams,
+    /// DingTalk robot.
+    Dingtalk,
+    /// Feishu (Lark) bot.
+    Feishu,
+    /// WeCom group robot.
+    Wecom,
+}
+
+impl Format {
+    /// Every format, in documentation order.
+    pub const ALL: [Format; 10] = [
+        Format::Json,
+        Format::Bailo,
+        Format::Comet,
+        Format::Bytebase,
+        Format::Slack,
+        Format::Discord,
+        Format::Teams,
+        Format::Dingtalk,
+        Format::Feishu,
+        Format::Wecom,
+    ];
+
+    /// The name used in the API and in Redis.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Bailo => "bailo",
+            Format::Comet => "comet",
+            Format::Bytebase => "bytebase",
+            Format::Slack => "slack",
+            Format::Discord => "discord",
+            Format::Teams => "teams",
+            Format::Dingtalk => "dingtalk",
+            Format::Feishu => "feishu",
+            Format::Wecom => "wecom",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Format {
+    type Err = FieldError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+                FieldError::new(
+                    "format",
+                    format!("unknown format {s:?}; one of {}", names.join(", ")),
+                )
+            })
+    }
+}
+
+/// One request header of a webhook. A `protected` header's value is never shown back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Header name.
+    pub key: String,
+    /// Header value.
+    pub value: String,
+    /// Whether the value is secret.
+    #[serde(default)]
+    pub protected: bool,
+}
+
+/// The signing secret that was replaced by a rotation, still used until `expires_at_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousSecret {
+    /// The old `whsec_…` secret.
+    pub secret: String,
+    /// Milliseconds since the epoch after which it no longer signs.
+    pub expires_at_ms: i64,
+}
+
+/// A webhook as stored: every UbiOps field plus hookrelay's own, secrets included.
+/// Never serialise this to a client; the API has its own view type that leaves secrets out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Webhook {
+    /// UUID.
+    pub id: String,
+    /// Unique within its project.
+    pub name: String,
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: Vec<Header>,
+    /// Type of object it fires for (`deployment`, `pipeline`, `model`, …).
+    pub object_type: String,
+    /// Name of the object it fires for; `*` for any.
+    pub object_name: String,
+    /// Version it fires for; none for any.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Key/value labels, used by the list filter.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The event that fires it; `*` for every event.
+    pub event: String,
+    /// More events that fire it.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Seconds for the whole exchange, 1–30.
+    pub timeout: u32,
+    /// Disabled webhooks receive nothing.
+    pub enabled: bool,
+    /// Whether failed deliveries are attempted again.
+    pub retry: bool,
+    /// Whether the event's `result` goes into the `json` body.
+    pub include_result: bool,
+    /// Body format.
+    #[serde(default)]
+    pub format: Format,
+    /// Wrap the body as a GitHub `repository_dispatch`.
+    #[serde(default)]
+    pub github_actions: bool,
+    /// Sent as `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Standard Webhooks secret, `whsec_…`.
+    pub signing_secret: String,
+    /// The secret before the last rotation, while it still signs.
+    #[serde(default)]
+    pub previous_secret: Option<PreviousSecret>,
+    /// RFC 3339.
+    pub creation_date: String,
+    /// RFC 3339.
+    pub last_updated: String,
+}
+
+impl Webhook {
+    /// Whether an event fires this webhook.
+    pub fn matches(&self, event: &Event) -> bool {
+        self.enabled
+            && self.listens_to(&event.event)
+            && self.object_type == event.object_type
+            && (self.object_name == "*" || self.object_name == event.object_name)
+            && match &self.version {
+                None => true,
+                Some(v) => event.version.as_deref() == Some(v.as_str()),
+            }
+    }
+
+    /// Whether `event` is one of the events this webhook listens to.
+    pub fn listens_to(&self, event: &str) -> bool {
+        self.event == "*"
+            || self.event == event
+            || self.events.iter().any(|e| e == "*" || e == event)
+    }
+
+    /// The secrets that sign a delivery made at `now_ms`: the current one, then the previous
+    /// one while its overlap lasts.
+    pub fn signing_secrets(&self, now_ms: i64) -> Vec<String> {
+        let mut secrets = vec![self.signing_secret.clone()];
+        if let Some(prev) = &self.previous_secret {
+            if prev.expires_at_ms > now_ms {
+                secrets.push(prev.secret.clone());
+            }
+        }
+        secrets
+    }
+
+    /// The headers to send: the webhook's own, in order, as (name, value) pairs.
+    pub fn header_pairs(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .map(|h| (h.key.clone(), h.value.clone()))
+            .collect()
+    }
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// Validates a name used in paths and Redis keys (project, webhook): 1–64 characters of
+/// letters, digits, `-`, `_` and `.`.
+pub fn validate_name(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if value.chars().count() > MAX_NAME_LEN {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_NAME_LEN} characters"),
+        ));
+    }
+    if !value.chars().all(is_name_char) {
+        return Err(FieldError::new(
+            field,
+            "may contain only letters, digits, '-', '_' and '.'",
+        ));
+    }
+    Ok(())
+}
+
+/// Validates a free-form label such as an object type, object name or version: 1–128
+/// characters, no control characters.
+pub fn validate_label(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if value.chars().count() > MAX_EVENT_LEN {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_EVENT_LEN} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Validates the `events` list: at most 64 names, each a valid label.
+pub fn validate_events(events: &[String]) -> Result<(), FieldError> {
+    if events.len() > MAX_EVENTS {
+        return Err(FieldError::new(
+            "events",
+            format!("at most {MAX_EVENTS} events"),
+        ));
+    }
+    for (i, e) in events.iter().enumerate() {
+        validate_label(&format!("events[{i}]"), e)?;
+    }
+    Ok(())
+}
+
+/// Validates a timeout in seconds: 1–30.
+pub fn validate_timeout(timeout: i64) -> Result<u32, FieldError> {
+    if (1..=i64::from(crate::MAX_TIMEOUT_SECS)).contains(&timeout) {
+        Ok(timeout as u32)
+    } else {
+        Err(FieldError::new(
+            "timeout",
+            format!(
+                "must be between 1 and {} seconds, got {timeout}",
+                crate::MAX_TIMEOUT_SECS
+            ),
+        ))
+    }
+}
+
+/// Validates a delivery URL: absolute http(s) with a host, at most 2048 characters.
+/// Returns the host, so the caller can apply the target policy to a literal address.
+pub fn validate_url(value: &str) -> Result<url::Url, FieldError> {
+    if value.len() > MAX_URL_LEN {
+        return Err(FieldError::new(
+            "url",
+            format!("must be at most {MAX_URL_LEN} characters"),
+        ));
+    }
+    let url = url::Url::parse(value)
+        .map_err(|e| FieldError::new("url", format!("is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(FieldError::new(
+            "url",
+            format!("scheme must be http or https, got {:?}", url.scheme()),
+        ));
+    }
+    if url.host().is_none() {
+        return Err(FieldError::new("url", "must have a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(FieldError::new(
+            "url",
+            "must not carry credentials; use headers or token",
+        ));
+    }
+    Ok(url)
+}
+
+/// Headers that hookrelay sets itself and a webhook may not override.
+pub const RESERVED_HEADERS: [&str; 8] = [
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "transfer-encoding",
+];
+
+/// Validates a webhook's headers: names are HTTP tokens and not reserved, values are
+/// visible ASCII or spaces.
+pub fn validate_headers(headers: &[Header]) -> Result<(), FieldError> {
+    if headers.len() > MAX_HEADERS {
+        return Err(FieldError::new(
+            "headers",
+            format!("at most {MAX_HEADERS} headers"),
+        ));
+    }
+    for (i, h) in headers.iter().enumerate() {
+        let is_token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if h.key.is_empty() || h.key.len() > 256 || !h.key.chars().all(is_token) {
+            return Err(FieldError::new(
+                format!("headers[{i}].key"),
+                "must be a valid HTTP header name",
+            ));
+        }
+        if RESERVED_HEADERS.contains(&h.key.to_ascii_lowercase().as_str()) {
+            return Err(FieldError::new(
+                format!("headers[{i}].key"),
+                format!("{:?} is set by hookrelay and cannot be overridden", h.key),
+            ));
+        }
+        if h.value.len() > 8192
+            || !h
+                .value
+                .chars()
+                .all(|c| c == '\t' || (' '..='~').contains(&c))
+        {
+            return Err(FieldError::new(
+                format!("headers[{i}].value"),
+                "must be printable ASCII, at most 8192 characters",
+            ));
+        }
+    }
+    Ok(())
+}
