@@ -91,10 +91,9 @@ impl Job {
     /// Decodes a raw queue value, saying precisely why it is not a job when it is not.
     pub fn decode(raw: &[u8]) -> Result<Job, JobDecodeError> {
         let head: VersionOnly = serde_json::from_slice(raw).map_err(|e| {
-            if e.is_data() {
-                JobDecodeError::Invalid(e.to_string())
-            } else {
-                JobDecodeError::NotJson(e.to_string())
+            match serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+                Ok(_) => JobDecodeError::Invalid(format!("not a job object: {e}")),
+                Err(syntax) => JobDecodeError::NotJson(syntax.to_string()),
             }
         })?;
         match head.v {

@@ -40,9 +40,14 @@ impl Keys {
         format!("{}:queue:scheduled", self.prefix)
     }
 
-    /// HASH: delivery id → `{"worker","claimed_at","job"}` for jobs a worker holds.
+    /// HASH: delivery id → job JSON, for jobs a worker holds.
     pub fn inflight(&self) -> String {
         format!("{}:queue:inflight", self.prefix)
+    }
+
+    /// HASH: delivery id → name of the worker holding it.
+    pub fn holders(&self) -> String {
+        format!("{}:queue:holders", self.prefix)
     }
 
     /// ZSET: delivery id → lease deadline (ms) of each in-flight job.

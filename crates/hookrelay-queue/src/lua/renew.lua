@@ -1,0 +1,12 @@
+-- Extend the leases of the jobs worker ARGV[1] still holds; returns the ids it lost.
+-- KEYS: 1 holders, 2 leases, 3 workers. ARGV: 1 worker, 2 new deadline (ms), 3 now (ms), 4.. ids
+local lost = {}
+for i = 4, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then
+    redis.call('ZADD', KEYS[2], 'XX', tonumber(ARGV[2]), ARGV[i])
+  else
+    table.insert(lost, ARGV[i])
+  end
+end
+redis.call('ZADD', KEYS[3], tonumber(ARGV[3]), ARGV[1])
+return lost
