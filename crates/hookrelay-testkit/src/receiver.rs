@@ -1,0 +1,1 @@
+//! Scripted HTTP receivers (see the worker tests).
