@@ -1,1 +1,370 @@
-//! stub
+//! The apalis backend over [`Queue`]: a worker's stream of claimed jobs.
+//!
+//! - Jobs are claimed in batches sized to the worker's free slots, each under a lease.
+//! - An idle worker blocks on `BLMOVE ready ready` (which moves nothing: it only returns when
+//!   the ready list has an element), so a push wakes it within milliseconds; the block times
+//!   out every `idle_wait` so due retries and expired leases are looked at regularly.
+//! - A Redis error never ends the stream: it is logged, and the stream backs off and
+//!   carries on, so the worker survives Redis restarts.
+//! - Values that decode in Lua but are not jobs this build can run go to the dead list.
+//! - At shutdown, jobs claimed but not started are handed back.
+//!
+//! Leases of held jobs are renewed by [`spawn_lease_keeper`] while the worker lives, so a
+//! busy worker is never mistaken for a dead one, whatever its handlers are doing.
+
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use apalis_core::backend::finalize::Ephemeral;
+use apalis_core::backend::{Backend, BackendConfig};
+use apalis_core::task::Task;
+use apalis_core::task::task_id::RandomId;
+use apalis_core::worker::context::WorkerContext;
+use futures::Stream;
+use futures::stream::BoxStream;
+use hookrelay_core::Job;
+use redis::aio::ConnectionManager;
+use tokio::task::JoinHandle;
+use tower_layer::Identity;
+
+use crate::error::QueueError;
+use crate::queue::Queue;
+
+/// Most jobs taken by one claim.
+const MAX_CLAIM: usize = 256;
+
+/// The ids a worker holds: claimed and not yet settled, running or waiting to start.
+#[derive(Debug, Clone, Default)]
+pub struct HeldJobs(Arc<Mutex<HashSet<String>>>);
+
+impl HeldJobs {
+    fn lock(&self) -> MutexGuard<'_, HashSet<String>> {
+        // A panic while holding this lock cannot leave the set inconsistent.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many jobs are held.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Marks a job held.
+    pub fn insert(&self, id: &str) {
+        self.lock().insert(id.to_owned());
+    }
+
+    /// Marks a job settled.
+    pub fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    /// The held ids.
+    pub fn ids(&self) -> Vec<String> {
+        self.lock().iter().cloned().collect()
+    }
+}
+
+/// How a worker's backend claims and waits.
+#[derive(Debug, Clone)]
+pub struct BackendSettings {
+    /// Deliveries in flight at once (the worker's concurrency).
+    pub concurrency: usize,
+    /// Lease of a claimed job; renewed every third of it while held.
+    pub lease: Duration,
+    /// Longest idle block before due retries and expired leases are looked at again.
+    pub idle_wait: Duration,
+}
+
+/// The apalis backend of one worker.
+pub struct RedisBackend {
+    queue: Queue,
+    worker: String,
+    held: HeldJobs,
+    buffer: Arc<Mutex<VecDeque<Job>>>,
+    settings: BackendSettings,
+    stream: Option<BoxStream<'static, Result<Task<Job>, QueueError>>>,
+    closing: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("worker", &self.worker)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl RedisBackend {
+    /// A backend for `worker` (a name unique among live workers) that records what it holds
+    /// in `held`.
+    pub fn new(queue: Queue, worker: String, held: HeldJobs, settings: BackendSettings) -> Self {
+        Self {
+            queue,
+            worker,
+            held,
+            buffer: Arc::new(Mutex::new(VecDeque::new())),
+            settings,
+            stream: None,
+            closing: None,
+            closed: false,
+        }
+    }
+}
+
+struct Fetcher {
+    queue: Queue,
+    worker: String,
+    held: HeldJobs,
+    buffer: Arc<Mutex<VecDeque<Job>>>,
+    settings: BackendSettings,
+    waiter: Option<ConnectionManager>,
+    failures: u32,
+}
+
+fn lock_buffer(buffer: &Mutex<VecDeque<Job>>) -> MutexGuard<'_, VecDeque<Job>> {
+    buffer.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(serde::Deserialize)]
+struct IdOnly {
+    id: String,
+}
+
+impl Fetcher {
+    async fn next_job(&mut self) -> Job {
+        loop {
+            if let Some(job) = lock_buffer(&self.buffer).pop_front() {
+                return job;
+            }
+            let free = self
+                .settings
+                .concurrency
+                .saturating_sub(self.held.len())
+                .clamp(1, MAX_CLAIM);
+            match self
+                .queue
+                .claim(&self.worker, free, self.settings.lease)
+                .await
+            {
+                Ok(claimed) => {
+                    if self.failures > 0 {
+                        tracing::info!(worker = %self.worker, "redis is reachable again; claiming resumes");
+                    }
+                    self.failures = 0;
+                    for reason in &claimed.dead {
+                        tracing::error!(worker = %self.worker, %reason, "a value in the ready list is not a job; moved to the dead list");
+                    }
+                    if claimed.recovered > 0 {
+                        tracing::warn!(worker = %self.worker, recovered = claimed.recovered, "handed back jobs whose worker stopped renewing its lease");
+                    }
+                    let got_any = !claimed.jobs.is_empty() || !claimed.dead.is_empty();
+                    for raw in claimed.jobs {
+                        self.take(raw).await;
+                    }
+                    if !got_any {
+                        self.wait_for_ready().await;
+                    }
+                }
+                Err(e) => self.back_off("claim", &e).await,
+            }
+        }
+    }
+
+    /// Buffers a claimed job, or moves it to the dead list when this build cannot run it.
+    async fn take(&mut self, raw: String) {
+        match Job::decode(raw.as_bytes()) {
+            Ok(job) => {
+                self.held.insert(&job.id);
+                lock_buffer(&self.buffer).push_back(job);
+            }
+            Err(reason) => {
+                // The claim script only takes values with a string "id".
+                let id = serde_json::from_str::<IdOnly>(&raw)
+                    .map(|i| i.id)
+                    .unwrap_or_default();
+                tracing::error!(worker = %self.worker, delivery_id = %id, %reason, "job cannot be run by this build; moved to the dead list");
+                loop {
+                    match self
+                        .queue
+                        .dead_letter(&self.worker, &id, &reason.to_string())
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(e) => self.back_off("dead-letter", &e).await,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Blocks until the ready list has an element or `idle_wait` passes.
+    async fn wait_for_ready(&mut self) {
+        let wait = self.settings.idle_wait;
+        if self.waiter.is_none() {
+            match self
+                .queue
+                .dedicated_connection(wait + Duration::from_secs(5))
+                .await
+            {
+                Ok(c) => self.waiter = Some(c),
+                Err(e) => {
+                    self.back_off("connect", &e).await;
+                    return;
+                }
+            }
+        }
+        let Some(conn) = self.waiter.as_mut() else {
+            return;
+        };
+        let ready = self.queue.keys().ready();
+        let r: Result<Option<String>, redis::RedisError> = redis::cmd("BLMOVE")
+            .arg(&ready)
+            .arg(&ready)
+            .arg("RIGHT")
+            .arg("RIGHT")
+            .arg(wait.as_secs_f64())
+            .query_async(conn)
+            .await;
+        if let Err(e) = r {
+            self.back_off("wait", &QueueError::Redis(e)).await;
+        }
+    }
+
+    async fn back_off(&mut self, what: &str, e: &QueueError) {
+        self.failures = self.failures.saturating_add(1);
+        let delay = Duration::from_millis(100u64.saturating_mul(1 << self.failures.min(6)))
+            .min(Duration::from_secs(5));
+        if self.failures == 1 || self.failures % 20 == 0 {
+            tracing::warn!(worker = %self.worker, error = %e, failures = self.failures, retry_in_ms = delay.as_millis() as u64, "redis {what} failed; retrying");
+        }
+        tokio::time::sleep(delay).await;
+    }
+}
+
+impl Backend for RedisBackend {
+    type Task = Task<Job>;
+    type Error = QueueError;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut Context<'_>,
+        _: &WorkerContext,
+    ) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        _: &WorkerContext,
+    ) -> Poll<Option<Result<Self::Task, Self::Error>>> {
+        let stream = self.stream.get_or_insert_with(|| {
+            let fetcher = Fetcher {
+                queue: self.queue.clone(),
+                worker: self.worker.clone(),
+                held: self.held.clone(),
+                buffer: self.buffer.clone(),
+                settings: self.settings.clone(),
+                waiter: None,
+                failures: 0,
+            };
+            Box::pin(futures::stream::unfold(fetcher, |mut f| async move {
+                let job = f.next_job().await;
+                Some((Ok(Task::new(job)), f))
+            }))
+        });
+        Pin::new(stream).poll_next(cx)
+    }
+
+    fn poll_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        _: &WorkerContext,
+    ) -> Poll<Result<(), Self::Error>> {
+        if self.closed {
+            return Poll::Ready(Ok(()));
+        }
+        // Stop claiming: drop the stream (and any blocked wait) first.
+        self.stream = None;
+        let closing = self.closing.get_or_insert_with(|| {
+            let queue = self.queue.clone();
+            let worker = self.worker.clone();
+            let held = self.held.clone();
+            let unstarted: Vec<String> = lock_buffer(&self.buffer).drain(..).map(|j| j.id).collect();
+            Box::pin(async move {
+                if !unstarted.is_empty() {
+                    match queue.release(&worker, &unstarted).await {
+                        Ok(n) => tracing::info!(%worker, released = n, "handed back jobs not started before shutdown"),
+                        Err(e) => tracing::warn!(%worker, error = %e, "could not hand back unstarted jobs; their leases will expire and another worker takes them"),
+                    }
+                }
+                for id in &unstarted {
+                    held.remove(id);
+                }
+                if let Err(e) = queue.unregister(&worker).await {
+                    tracing::debug!(%worker, error = %e, "could not unregister worker");
+                }
+            })
+        });
+        match closing.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.closed = true;
+                self.closing = None;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl BackendConfig for RedisBackend {
+    type Args = Job;
+    type Id = RandomId;
+    type Kind = Ephemeral;
+    type Config = BackendSettings;
+    type Layer = Identity;
+
+    fn config(&self) -> &Self::Config {
+        &self.settings
+    }
+
+    fn middleware(&mut self, _: &mut WorkerContext) -> Self::Layer {
+        Identity::new()
+    }
+}
+
+/// Renews the leases of `held` jobs every third of `lease` until aborted, and records the
+/// worker's heartbeat. Redis errors are logged and retried at the next tick.
+pub fn spawn_lease_keeper(
+    queue: Queue,
+    worker: String,
+    held: HeldJobs,
+    lease: Duration,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(lease / 3);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let ids = held.ids();
+            match queue.renew(&worker, &ids, lease).await {
+                Ok(lost) if !lost.is_empty() => {
+                    tracing::warn!(%worker, lost = lost.len(), "leases lost (expired before renewal); those deliveries may be made twice");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(%worker, error = %e, "lease renewal failed; retrying"),
+            }
+        }
+    })
+}

@@ -15,7 +15,7 @@ mod error;
 mod queue;
 mod scripts;
 
-// pub use backend::{HeldJobs, RedisBackend};
+pub use backend::{BackendSettings, HeldJobs, RedisBackend, spawn_lease_keeper};
 pub use error::QueueError;
 pub use queue::{
     Ack, Claimed, DeliveryView, EnqueueOutcome, NewDelivery, Queue, QueueStats, RedeliverOutcome,

@@ -230,21 +230,36 @@ impl Queue {
             let job = &d.job;
             let raw = job.encode();
             let fields = serde_json::json!([
-                "id", job.id,
-                "project", job.project,
-                "webhook", job.webhook.clone().unwrap_or_default(),
-                "event", job.event,
-                "event_id", d.event_id.clone().unwrap_or_default(),
-                "kind", job.kind.as_str(),
-                "status", DeliveryStatus::Pending.as_str(),
-                "attempts", "0",
-                "created_at", now.to_string(),
-                "updated_at", now.to_string(),
-                "next_attempt_at", now.to_string(),
-                "last_error", "",
-                "last_status_code", "",
-                "response", "",
-                "job", raw,
+                "id",
+                job.id,
+                "project",
+                job.project,
+                "webhook",
+                job.webhook.clone().unwrap_or_default(),
+                "event",
+                job.event,
+                "event_id",
+                d.event_id.clone().unwrap_or_default(),
+                "kind",
+                job.kind.as_str(),
+                "status",
+                DeliveryStatus::Pending.as_str(),
+                "attempts",
+                "0",
+                "created_at",
+                now.to_string(),
+                "updated_at",
+                now.to_string(),
+                "next_attempt_at",
+                now.to_string(),
+                "last_error",
+                "",
+                "last_status_code",
+                "",
+                "response",
+                "",
+                "job",
+                raw,
             ]);
             inv.key(self.keys.delivery(&job.id));
             inv.arg(fields.to_string()).arg(raw).arg(&job.id);
@@ -295,8 +310,8 @@ impl Queue {
     /// held the job (its lease had expired): the attempt is recorded, the queue untouched.
     pub async fn ack(&self, ack: &Ack<'_>) -> Result<bool, QueueError> {
         let id = &ack.job.id;
-        let attempt_json = serde_json::to_string(ack.attempt)
-            .map_err(|e| QueueError::Protocol(e.to_string()))?;
+        let attempt_json =
+            serde_json::to_string(ack.attempt).map_err(|e| QueueError::Protocol(e.to_string()))?;
         let response_json = match &ack.attempt.response {
             Some(r) => serde_json::to_string(r).map_err(|e| QueueError::Protocol(e.to_string()))?,
             None => String::new(),
@@ -350,9 +365,7 @@ impl Queue {
         inv.key(self.keys.holders())
             .key(self.keys.leases())
             .key(self.keys.workers());
-        inv.arg(worker)
-            .arg(now + lease.as_millis() as i64)
-            .arg(now);
+        inv.arg(worker).arg(now + lease.as_millis() as i64).arg(now);
         for id in ids {
             inv.arg(id);
         }
@@ -413,7 +426,11 @@ impl Queue {
 
     /// Reads one delivery record with its attempts.
     pub async fn delivery(&self, id: &str) -> Result<Option<DeliveryView>, QueueError> {
-        Ok(self.deliveries_by_id(&[id.to_owned()]).await?.pop().flatten())
+        Ok(self
+            .deliveries_by_id(&[id.to_owned()])
+            .await?
+            .pop()
+            .flatten())
     }
 
     /// Reads several delivery records in one round trip, in the order given.
@@ -427,15 +444,20 @@ impl Queue {
         let mut pipe = redis::pipe();
         for id in ids {
             pipe.cmd("HGETALL").arg(self.keys.delivery(id));
-            pipe.cmd("LRANGE").arg(self.keys.attempts(id)).arg(0).arg(-1);
+            pipe.cmd("LRANGE")
+                .arg(self.keys.attempts(id))
+                .arg(0)
+                .arg(-1);
         }
         let mut conn = self.conn.clone();
         let answers: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
         let mut out = Vec::with_capacity(ids.len());
         for pair in answers.chunks(2) {
-            let fields: HashMap<String, String> = redis::from_redis_value_ref(&pair[0]).map_err(|e| QueueError::Protocol(e.to_string()))?;
+            let fields: HashMap<String, String> = redis::from_redis_value_ref(&pair[0])
+                .map_err(|e| QueueError::Protocol(e.to_string()))?;
             let attempts: Vec<String> = match pair.get(1) {
-                Some(v) => redis::from_redis_value_ref(v).map_err(|e| QueueError::Protocol(e.to_string()))?,
+                Some(v) => redis::from_redis_value_ref(v)
+                    .map_err(|e| QueueError::Protocol(e.to_string()))?,
                 None => Vec::new(),
             };
             out.push(view_from_fields(fields, &attempts));

@@ -1,0 +1,387 @@
+//! The queue's properties, each against a real redis-server of its own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use hookrelay_core::delivery::DeliveryKind;
+use hookrelay_core::job::JobRequest;
+use hookrelay_core::time::now_rfc3339;
+use hookrelay_core::{AttemptRecord, DeliveryStatus, Format, JOB_VERSION, Job, Keys};
+use hookrelay_queue::{Ack, EnqueueOutcome, NewDelivery, Queue};
+use hookrelay_testkit::RedisServer;
+use redis::Commands;
+
+fn job(id: &str) -> Job {
+    Job {
+        v: JOB_VERSION,
+        id: id.into(),
+        kind: DeliveryKind::Delivery,
+        project: "p".into(),
+        webhook: Some("w".into()),
+        event: "e".into(),
+        attempt: 1,
+        retry: true,
+        request: JobRequest {
+            url: "http://127.0.0.1:9/".into(),
+            headers: vec![],
+            token: None,
+            secrets: vec![],
+            timeout_secs: 10,
+            body: "{}".into(),
+            format: Format::Json,
+        },
+    }
+}
+
+fn attempt(n: u32, error: Option<&str>) -> AttemptRecord {
+    AttemptRecord {
+        attempt: n,
+        started_at: now_rfc3339(),
+        duration_ms: 3,
+        status_code: if error.is_some() {
+            Some(500)
+        } else {
+            Some(200)
+        },
+        error: error.map(str::to_owned),
+        response: None,
+        worker: Some("w1".into()),
+    }
+}
+
+async fn setup() -> (RedisServer, Queue) {
+    let server = RedisServer::start();
+    let queue = Queue::connect(&server.url(), Keys::new("t")).await.unwrap();
+    (server, queue)
+}
+
+async fn enqueue(queue: &Queue, ids: &[&str]) {
+    let ds: Vec<NewDelivery> = ids
+        .iter()
+        .map(|id| NewDelivery {
+            job: job(id),
+            event_id: None,
+        })
+        .collect();
+    queue.enqueue("p", None, "{}", &ds).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_job_leaves_the_queue_only_with_its_outcome_recorded() {
+    let (server, queue) = setup().await;
+    enqueue(&queue, &["d1"]).await;
+    let view = queue.delivery("d1").await.unwrap().unwrap();
+    assert_eq!(view.status, DeliveryStatus::Pending);
+
+    let claimed = queue
+        .claim("w1", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(claimed.jobs.len(), 1);
+    let mut c = server.connection();
+    let inflight: Vec<String> = c.hkeys("t:queue:inflight").unwrap();
+    assert_eq!(inflight, vec!["d1".to_string()]);
+
+    let j = Job::decode(claimed.jobs[0].as_bytes()).unwrap();
+    let a = attempt(1, None);
+    let settled = queue
+        .ack(&Ack {
+            worker: "w1",
+            job: &j,
+            attempt: &a,
+            status: DeliveryStatus::Succeeded,
+            next: None,
+        })
+        .await
+        .unwrap();
+    assert!(settled);
+    let view = queue.delivery("d1").await.unwrap().unwrap();
+    assert_eq!(view.status, DeliveryStatus::Succeeded);
+    assert_eq!(view.attempts.len(), 1);
+    assert_eq!(view.attempts[0].status_code, Some(200));
+    // Nothing is left behind in the queue keys.
+    for key in [
+        "t:queue:ready",
+        "t:queue:scheduled",
+        "t:queue:inflight",
+        "t:queue:holders",
+        "t:queue:leases",
+    ] {
+        let exists: bool = c.exists(key).unwrap();
+        assert!(!exists, "{key} left behind");
+    }
+    // The record expires after the retention.
+    let ttl: i64 = c.ttl("t:delivery:d1").unwrap();
+    assert!(ttl > 0);
+}
+
+#[tokio::test]
+async fn a_retry_waits_in_the_scheduled_set_then_runs() {
+    let (server, queue) = setup().await;
+    enqueue(&queue, &["d1"]).await;
+    let claimed = queue
+        .claim("w1", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let j = Job::decode(claimed.jobs[0].as_bytes()).unwrap();
+    let next = Job {
+        attempt: 2,
+        ..j.clone()
+    };
+    let due = hookrelay_core::time::now_ms() + 300;
+    let a = attempt(1, Some("HTTP 500"));
+    queue
+        .ack(&Ack {
+            worker: "w1",
+            job: &j,
+            attempt: &a,
+            status: DeliveryStatus::Retrying,
+            next: Some((&next, due)),
+        })
+        .await
+        .unwrap();
+    let view = queue.delivery("d1").await.unwrap().unwrap();
+    assert_eq!(view.status, DeliveryStatus::Retrying);
+    assert_eq!(view.next_attempt_at_ms, Some(due));
+    assert_eq!(view.last_error.as_deref(), Some("HTTP 500"));
+    let mut c = server.connection();
+    let scheduled: usize = c.zcard("t:queue:scheduled").unwrap();
+    assert_eq!(scheduled, 1);
+    // Not due yet.
+    assert!(
+        queue
+            .claim("w1", 10, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .jobs
+            .is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let claimed = queue
+        .claim("w1", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(claimed.promoted, 1);
+    assert_eq!(Job::decode(claimed.jobs[0].as_bytes()).unwrap().attempt, 2);
+}
+
+#[tokio::test]
+async fn a_dead_workers_jobs_go_back_after_the_lease() {
+    let (_server, queue) = setup().await;
+    enqueue(&queue, &["d1", "d2"]).await;
+    let lease = Duration::from_millis(300);
+    let first = queue.claim("dead-worker", 10, lease).await.unwrap();
+    assert_eq!(first.jobs.len(), 2);
+    // Another worker sees nothing while the lease runs.
+    assert!(queue.claim("w2", 10, lease).await.unwrap().jobs.is_empty());
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let second = queue.claim("w2", 10, lease).await.unwrap();
+    assert_eq!(second.recovered, 2);
+    assert_eq!(second.jobs.len(), 2);
+    // The first worker's late ack records its attempt but does not settle the job it lost.
+    let j = Job::decode(first.jobs[0].as_bytes()).unwrap();
+    let a = attempt(1, None);
+    let settled = queue
+        .ack(&Ack {
+            worker: "dead-worker",
+            job: &j,
+            attempt: &a,
+            status: DeliveryStatus::Succeeded,
+            next: None,
+        })
+        .await
+        .unwrap();
+    assert!(!settled);
+}
+
+#[tokio::test]
+async fn a_busy_worker_renewing_its_leases_keeps_its_jobs() {
+    let (_server, queue) = setup().await;
+    enqueue(&queue, &["d1"]).await;
+    let lease = Duration::from_millis(300);
+    let held = queue.claim("busy", 10, lease).await.unwrap();
+    assert_eq!(held.jobs.len(), 1);
+    let ids = vec!["d1".to_string()];
+    let until = Instant::now() + Duration::from_millis(1200);
+    while Instant::now() < until {
+        let lost = queue.renew("busy", &ids, lease).await.unwrap();
+        assert!(lost.is_empty());
+        let other = queue.claim("other", 10, lease).await.unwrap();
+        assert!(
+            other.jobs.is_empty() && other.recovered == 0,
+            "busy worker's job taken"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn garbage_in_the_ready_list_goes_to_the_dead_list_with_its_reason() {
+    let (server, queue) = setup().await;
+    let mut c = server.connection();
+    let _: () = c.lpush("t:queue:ready", "not json at all").unwrap();
+    let _: () = c.lpush("t:queue:ready", "{\"v\":1,\"id\":\"half").unwrap();
+    let _: () = c.lpush("t:queue:ready", "\"just a string\"").unwrap();
+    let _: () = c.lpush("t:queue:ready", "{\"v\":1}").unwrap();
+    enqueue(&queue, &["good"]).await;
+    let claimed = queue
+        .claim("w1", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(claimed.jobs.len(), 1);
+    assert_eq!(claimed.dead.len(), 4);
+    let dead: Vec<String> = c.lrange("t:queue:dead", 0, -1).unwrap();
+    assert_eq!(dead.len(), 4);
+    let reasons: Vec<String> = dead
+        .iter()
+        .map(|d| {
+            serde_json::from_str::<serde_json::Value>(d).unwrap()["reason"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        reasons.contains(&"not valid JSON".to_string()),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"not a JSON object".to_string()),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"no string \"id\" field".to_string()),
+        "{reasons:?}"
+    );
+    // A JSON job of an unknown version is moved aside by the worker through dead_letter.
+    let _: () = c
+        .lpush("t:queue:ready", "{\"v\":99,\"id\":\"future\"}")
+        .unwrap();
+    let claimed = queue
+        .claim("w1", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(claimed.jobs.len(), 1);
+    let err = Job::decode(claimed.jobs[0].as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(queue.dead_letter("w1", "future", &err).await.unwrap());
+    let last: String = c.lindex("t:queue:dead", 0).unwrap();
+    assert!(last.contains("unknown job version 99"), "{last}");
+    let inflight: usize = c.hlen("t:queue:inflight").unwrap();
+    assert_eq!(inflight, 1, "only the good job stays in flight");
+}
+
+#[tokio::test]
+async fn a_backlog_far_past_lua_unpack_limits_drains_in_bounded_chunks() {
+    let (server, queue) = setup().await;
+    let mut c = server.connection();
+    // 50,000 due retries and 50,000 ready jobs, written directly.
+    let now = hookrelay_core::time::now_ms();
+    for chunk in 0..50 {
+        let mut pipe = redis::pipe();
+        for i in 0..1000 {
+            let n = chunk * 1000 + i;
+            pipe.zadd(
+                "t:queue:scheduled",
+                job(&format!("s{n}")).encode(),
+                now - 1000,
+            )
+            .ignore();
+            pipe.lpush("t:queue:ready", job(&format!("r{n}")).encode())
+                .ignore();
+        }
+        let _: () = pipe.query(&mut c).unwrap();
+    }
+    let mut total = 0;
+    loop {
+        let claimed = queue
+            .claim("w1", 256, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(claimed.promoted <= 1000);
+        if claimed.jobs.is_empty() {
+            break;
+        }
+        total += claimed.jobs.len();
+        // Settle in bulk, as a worker would, to keep in-flight bounded.
+        let ids: Vec<String> = claimed
+            .jobs
+            .iter()
+            .map(|r| Job::decode(r.as_bytes()).unwrap().id)
+            .collect();
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hdel("t:queue:inflight", id).ignore();
+            pipe.hdel("t:queue:holders", id).ignore();
+            pipe.zrem("t:queue:leases", id).ignore();
+        }
+        let _: () = pipe.query(&mut c).unwrap();
+    }
+    assert_eq!(total, 100_000);
+}
+
+#[tokio::test]
+async fn an_event_id_enqueues_once() {
+    let (server, queue) = setup().await;
+    let key = queue.keys().event("p", "evt-1");
+    let ds = vec![NewDelivery {
+        job: job("d1"),
+        event_id: Some("evt-1".into()),
+    }];
+    let first = queue
+        .enqueue(
+            "p",
+            Some(&key),
+            "{\"id\":\"evt-1\",\"deliveries\":[\"d1\"]}",
+            &ds,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(first, EnqueueOutcome::Enqueued(_)));
+    let ds2 = vec![NewDelivery {
+        job: job("d2"),
+        event_id: Some("evt-1".into()),
+    }];
+    let second = queue
+        .enqueue(
+            "p",
+            Some(&key),
+            "{\"id\":\"evt-1\",\"deliveries\":[\"d2\"]}",
+            &ds2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        second,
+        EnqueueOutcome::Duplicate("{\"id\":\"evt-1\",\"deliveries\":[\"d1\"]}".into())
+    );
+    let mut c = server.connection();
+    let ready: usize = c.llen("t:queue:ready").unwrap();
+    assert_eq!(ready, 1);
+}
+
+#[tokio::test]
+async fn unstarted_jobs_are_handed_back_to_the_front() {
+    let (server, queue) = setup().await;
+    enqueue(&queue, &["d1", "d2", "d3"]).await;
+    let claimed = queue.claim("w1", 2, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(claimed.jobs.len(), 2);
+    let ids: Vec<String> = claimed
+        .jobs
+        .iter()
+        .map(|r| Job::decode(r.as_bytes()).unwrap().id)
+        .collect();
+    assert_eq!(queue.release("w1", &ids).await.unwrap(), 2);
+    // Another worker's release of jobs it does not hold does nothing.
+    assert_eq!(queue.release("w2", &ids).await.unwrap(), 0);
+    let mut c = server.connection();
+    let ready: usize = c.llen("t:queue:ready").unwrap();
+    assert_eq!(ready, 3);
+    let next = queue.claim("w2", 1, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(
+        Job::decode(next.jobs[0].as_bytes()).unwrap().id,
+        ids[ids.len() - 1]
+    );
+}
