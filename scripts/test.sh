@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, and every test (unit, queue, API, worker,
+# end-to-end and fault-injection), each against real redis-server processes it starts itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "redis-server is not installed (Debian: apt-get install redis-server)" >&2
+  exit 1
+fi
+# The official UbiOps and Standard Webhooks clients, for the compatibility tests.
+python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo build --release --bin hookrelay
+cargo test --workspace
