@@ -1,1 +1,20 @@
-//! stub
+//! hookrelay's producer side: the webhook registry in Redis, event fan-out into the queue,
+//! and the REST API (axum) on top of both.
+//!
+//! - [`Registry`]: webhook CRUD (one Redis HASH per project);
+//! - [`Publisher`]: validate an event, match webhooks, render bodies, enqueue one delivery
+//!   per match; also webhook tests, redelivery and recovery. The API and
+//!   `hookrelay publish` both use it;
+//! - [`app`]: the HTTP router, `/v2.1/…` plus `/health`, `/metrics`, `/openapi.json`, `/ui`.
+
+pub mod api;
+mod error;
+mod metrics;
+mod publisher;
+mod registry;
+
+pub use api::{ApiSettings, AppState, DEFAULT_BODY_LIMIT, app};
+pub use error::ProducerError;
+pub use metrics::Metrics;
+pub use publisher::{EventIn, PublishAnswer, Published, Publisher};
+pub use registry::{Registry, check_webhook};

@@ -1,0 +1,228 @@
+//! `/projects/{project}/deliveries…`: delivery records with their attempts, the filtered
+//! list (newest first), and redelivery of a finished delivery.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hookrelay_core::delivery::ResponseRecord;
+use hookrelay_core::time::rfc3339_ms;
+use hookrelay_core::{AttemptRecord, DeliveryKind, DeliveryStatus};
+use hookrelay_queue::DeliveryView;
+use serde::Serialize;
+
+use super::extract::{ApiPath, ApiQuery};
+use super::{AppState, check_project};
+use crate::error::ProducerError;
+use crate::publisher::delivery_not_found;
+
+/// Deliveries listed when no `limit` is given.
+pub const DEFAULT_LIST_LIMIT: usize = 100;
+/// Largest `limit`.
+pub const MAX_LIST_LIMIT: usize = 1000;
+/// A filtered list looks at most at this many of the newest deliveries, so that a filter
+/// that matches nothing cannot make one request read a whole week of records.
+pub const MAX_LIST_SCAN: usize = 10_000;
+/// Records read per round trip while listing.
+const LIST_PAGE: usize = 200;
+
+/// A delivery as shown.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct DeliveryOut {
+    id: String,
+    project: String,
+    /// Null for a test of an unsaved webhook.
+    webhook: Option<String>,
+    event: String,
+    event_id: Option<String>,
+    kind: DeliveryKind,
+    status: DeliveryStatus,
+    /// Oldest first.
+    attempts: Vec<AttemptRecord>,
+    /// RFC 3339, while an attempt is due; null once the delivery has finished.
+    next_attempt_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+    last_error: Option<String>,
+    last_status_code: Option<u16>,
+    /// What was kept of the last answer.
+    response: Option<ResponseRecord>,
+}
+
+impl From<DeliveryView> for DeliveryOut {
+    fn from(v: DeliveryView) -> Self {
+        let queued = matches!(v.status, DeliveryStatus::Pending | DeliveryStatus::Retrying);
+        Self {
+            next_attempt_at: v.next_attempt_at_ms.filter(|_| queued).map(rfc3339_ms),
+            created_at: rfc3339_ms(v.created_at_ms),
+            updated_at: rfc3339_ms(v.updated_at_ms),
+            id: v.id,
+            project: v.project,
+            webhook: v.webhook,
+            event: v.event,
+            event_id: v.event_id,
+            kind: v.kind,
+            status: v.status,
+            attempts: v.attempts,
+            last_error: v.last_error,
+            last_status_code: v.last_status_code,
+            response: v.response,
+        }
+    }
+}
+
+/// Answer of a redelivery.
+#[derive(Debug, Serialize)]
+pub(super) struct RedeliverOut {
+    id: String,
+    status: DeliveryStatus,
+    /// The number of the attempt just queued.
+    attempt: u32,
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    ApiPath((project, id)): ApiPath<(String, String)>,
+) -> Result<Json<DeliveryOut>, ProducerError> {
+    check_project(&project)?;
+    let view = state
+        .queue()
+        .delivery(&id)
+        .await?
+        .filter(|v| v.project == project)
+        .ok_or_else(|| delivery_not_found(&id))?;
+    Ok(Json(DeliveryOut::from(view)))
+}
+
+/// The list's filters, parsed from the query string.
+struct ListFilter {
+    webhook: Option<String>,
+    status: Option<DeliveryStatus>,
+    kind: Option<DeliveryKind>,
+    limit: usize,
+}
+
+impl ListFilter {
+    fn parse(query: &std::collections::HashMap<String, String>) -> Result<Self, ProducerError> {
+        let non_empty = |name: &str| query.get(name).filter(|v| !v.is_empty());
+        let status = non_empty("status")
+            .map(|s| {
+                DeliveryStatus::parse(s).ok_or_else(|| {
+                    ProducerError::field(
+                        "status",
+                        format!("must be one of pending, retrying, succeeded, failed; got {s:?}"),
+                    )
+                })
+            })
+            .transpose()?;
+        let kind = non_empty("kind")
+            .map(|k| match k.as_str() {
+                "delivery" => Ok(DeliveryKind::Delivery),
+                "test" => Ok(DeliveryKind::Test),
+                other => Err(ProducerError::field(
+                    "kind",
+                    format!("must be delivery or test; got {other:?}"),
+                )),
+            })
+            .transpose()?;
+        let limit = match non_empty("limit") {
+            None => DEFAULT_LIST_LIMIT,
+            Some(l) => l
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ProducerError::field(
+                        "limit",
+                        format!("must be a whole number from 1 to {MAX_LIST_LIMIT}; got {l:?}"),
+                    )
+                })?,
+        };
+        Ok(Self {
+            webhook: non_empty("webhook").cloned(),
+            status,
+            kind,
+            limit,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.webhook.is_none() && self.status.is_none() && self.kind.is_none()
+    }
+
+    fn accepts(&self, v: &DeliveryView) -> bool {
+        self.webhook
+            .as_deref()
+            .is_none_or(|w| v.webhook.as_deref() == Some(w))
+            && self.status.is_none_or(|s| v.status == s)
+            && self.kind.is_none_or(|k| v.kind == k)
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiPath(project): ApiPath<String>,
+    ApiQuery(query): ApiQuery,
+) -> Result<Json<Vec<DeliveryOut>>, ProducerError> {
+    check_project(&project)?;
+    let filter = ListFilter::parse(&query)?;
+    let page = if filter.is_empty() {
+        filter.limit
+    } else {
+        LIST_PAGE.max(filter.limit)
+    };
+    let mut out = Vec::with_capacity(filter.limit.min(LIST_PAGE));
+    let mut offset = 0;
+    while out.len() < filter.limit && offset < MAX_LIST_SCAN {
+        let ids = state.queue().delivery_ids(&project, offset, page).await?;
+        if ids.is_empty() {
+            break;
+        }
+        offset += ids.len();
+        let done = ids.len() < page;
+        // A record past its retention is gone while its index entry lingers: skip it.
+        for view in state
+            .queue()
+            .deliveries_by_id(&ids)
+            .await?
+            .into_iter()
+            .flatten()
+        {
+            if filter.accepts(&view) && out.len() < filter.limit {
+                out.push(DeliveryOut::from(view));
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    Ok(Json(out))
+}
+
+async fn redeliver(
+    State(state): State<AppState>,
+    ApiPath((project, id)): ApiPath<(String, String)>,
+) -> Result<(StatusCode, Json<RedeliverOut>), ProducerError> {
+    check_project(&project)?;
+    let attempt = state.publisher().redeliver(&project, &id).await?;
+    state.metrics().redelivered(1);
+    tracing::info!(project, delivery_id = %id, attempt, "delivery queued again");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RedeliverOut {
+            id,
+            status: DeliveryStatus::Pending,
+            attempt,
+        }),
+    ))
+}
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/projects/{project}/deliveries", get(list))
+        .route("/projects/{project}/deliveries/{id}", get(get_one))
+        .route(
+            "/projects/{project}/deliveries/{id}/redeliver",
+            post(redeliver),
+        )
+}

@@ -1,0 +1,31 @@
+//! `POST /projects/{project}/events`: publish an event. 202 once its deliveries are in
+//! Redis; nothing else is awaited.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+
+use super::extract::{ApiJson, ApiPath};
+use super::{AppState, check_project};
+use crate::error::ProducerError;
+use crate::publisher::{EventIn, PublishAnswer};
+
+async fn publish(
+    State(state): State<AppState>,
+    ApiPath(project): ApiPath<String>,
+    ApiJson(input): ApiJson<EventIn>,
+) -> Result<(StatusCode, Json<PublishAnswer>), ProducerError> {
+    check_project(&project)?;
+    let published = state.publisher().publish_detailed(&project, input).await?;
+    if published.duplicate {
+        state.metrics().duplicate();
+    } else {
+        state.metrics().published(published.answer.deliveries.len());
+    }
+    Ok((StatusCode::ACCEPTED, Json(published.answer)))
+}
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/projects/{project}/events", post(publish))
+}

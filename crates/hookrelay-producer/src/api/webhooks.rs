@@ -1,0 +1,615 @@
+//! `/projects/{project}/webhooks…`: the UbiOps webhook CRUD, plus hookrelay's test, secret,
+//! rotation and recovery endpoints of one webhook.
+//!
+//! Never shown back: `token`, `signing_secret` (except in the create answer and by the
+//! `secret` endpoint) and the values of protected headers, which read as `null` — the value
+//! the official UbiOps client accepts, and the one that, sent back in a PATCH, keeps the
+//! stored value.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hookrelay_core::signing::{generate_secret, validate_secret};
+use hookrelay_core::time::{now_ms, now_rfc3339, parse_rfc3339_ms, rfc3339_ms};
+use hookrelay_core::webhook::{PreviousSecret, ROTATION_OVERLAP_MS, validate_timeout};
+use hookrelay_core::{DEFAULT_TIMEOUT_SECS, FieldError, Format, Header, Webhook};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::webhook_tests::TestOut;
+use super::{AppState, check_project};
+use crate::error::ProducerError;
+use crate::registry::{check_webhook, not_found};
+
+/// A header as sent by a client. `value` may be null (or absent) for a header whose key the
+/// webhook already has: the stored value is kept (UbiOps: "use value None to not update the
+/// values of protected headers").
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct HeaderIn {
+    key: String,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    protected: bool,
+}
+
+/// A header as shown: a protected header's value is `null`.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct HeaderOut {
+    key: String,
+    value: Option<String>,
+    protected: bool,
+}
+
+/// Body of `POST /projects/{p}/webhooks`.
+#[derive(Debug, Deserialize)]
+pub(super) struct WebhookCreateIn {
+    name: String,
+    url: String,
+    headers: Option<Vec<HeaderIn>>,
+    object_type: String,
+    object_name: String,
+    version: Option<String>,
+    description: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    event: String,
+    events: Option<Vec<String>>,
+    timeout: Option<i64>,
+    enabled: Option<bool>,
+    retry: Option<bool>,
+    include_result: Option<bool>,
+    format: Option<String>,
+    github_actions: Option<bool>,
+    token: Option<String>,
+    signing_secret: Option<String>,
+}
+
+/// Body of `PATCH /projects/{p}/webhooks/{name}`: every field optional. `null` keeps a
+/// field as it is, except `version` and `token`, where `null` clears it.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct WebhookPatchIn {
+    name: Option<String>,
+    url: Option<String>,
+    headers: Option<Vec<HeaderIn>>,
+    object_type: Option<String>,
+    object_name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    version: Option<Option<String>>,
+    description: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    event: Option<String>,
+    events: Option<Vec<String>>,
+    timeout: Option<i64>,
+    enabled: Option<bool>,
+    retry: Option<bool>,
+    include_result: Option<bool>,
+    format: Option<String>,
+    github_actions: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    token: Option<Option<String>>,
+    signing_secret: Option<String>,
+}
+
+/// Absent → `None` (through `default`), `null` → `Some(None)`, a value → `Some(Some(v))`.
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A webhook as shown by GET, list and PATCH: every UbiOps field plus hookrelay's, without
+/// secrets.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct WebhookOut {
+    id: String,
+    name: String,
+    url: String,
+    headers: Vec<HeaderOut>,
+    object_type: String,
+    object_name: String,
+    version: Option<String>,
+    description: String,
+    labels: BTreeMap<String, String>,
+    event: String,
+    events: Vec<String>,
+    timeout: u32,
+    enabled: bool,
+    retry: bool,
+    include_result: bool,
+    format: Format,
+    github_actions: bool,
+    creation_date: String,
+    last_updated: String,
+}
+
+impl From<&Webhook> for WebhookOut {
+    fn from(w: &Webhook) -> Self {
+        Self {
+            id: w.id.clone(),
+            name: w.name.clone(),
+            url: w.url.clone(),
+            headers: w
+                .headers
+                .iter()
+                .map(|h| HeaderOut {
+                    key: h.key.clone(),
+                    value: (!h.protected).then(|| h.value.clone()),
+                    protected: h.protected,
+                })
+                .collect(),
+            object_type: w.object_type.clone(),
+            object_name: w.object_name.clone(),
+            version: w.version.clone(),
+            description: w.description.clone(),
+            labels: w.labels.clone(),
+            event: w.event.clone(),
+            events: w.events.clone(),
+            timeout: w.timeout,
+            enabled: w.enabled,
+            retry: w.retry,
+            include_result: w.include_result,
+            format: w.format,
+            github_actions: w.github_actions,
+            creation_date: w.creation_date.clone(),
+            last_updated: w.last_updated.clone(),
+        }
+    }
+}
+
+/// The create answer: the webhook and, this once, its signing secret.
+#[derive(Debug, Serialize)]
+pub(super) struct WebhookCreatedOut {
+    #[serde(flatten)]
+    webhook: WebhookOut,
+    signing_secret: String,
+}
+
+/// `GET …/secret`.
+#[derive(Debug, Serialize)]
+pub(super) struct SecretOut {
+    signing_secret: String,
+    /// When the previous secret stops signing, while it still does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_secret_expires_at: Option<String>,
+}
+
+/// Body of `POST …/recover`.
+#[derive(Debug, Deserialize)]
+pub(super) struct RecoverIn {
+    since: String,
+}
+
+/// Answer of `POST …/recover`.
+#[derive(Debug, Serialize)]
+pub(super) struct RecoverOut {
+    requeued: usize,
+}
+
+/// Resolves the headers a client sent against the stored ones: a null value keeps the
+/// stored value of the header with the same key (exact match first, then ignoring case).
+pub(super) fn resolve_headers(
+    input: Vec<HeaderIn>,
+    stored: &[Header],
+) -> Result<Vec<Header>, FieldError> {
+    input
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let value = match h.value {
+                Some(v) => v,
+                None => stored
+                    .iter()
+                    .find(|s| s.key == h.key)
+                    .or_else(|| stored.iter().find(|s| s.key.eq_ignore_ascii_case(&h.key)))
+                    .map(|s| s.value.clone())
+                    .ok_or_else(|| {
+                        FieldError::new(
+                            format!("headers[{i}].value"),
+                            "is required; null keeps the stored value only of a header the webhook already has",
+                        )
+                    })?,
+            };
+            Ok(Header {
+                key: h.key,
+                value,
+                protected: h.protected,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn parse_format(format: Option<String>) -> Result<Format, FieldError> {
+    format.map_or(Ok(Format::default()), |f| f.parse())
+}
+
+fn check_secret(secret: &str) -> Result<(), FieldError> {
+    validate_secret(secret).map_err(|e| FieldError::new("signing_secret", e.message))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ApiPath(project): ApiPath<String>,
+    ApiJson(input): ApiJson<WebhookCreateIn>,
+) -> Result<(StatusCode, Json<WebhookCreatedOut>), ProducerError> {
+    check_project(&project)?;
+    let timeout = match input.timeout {
+        Some(t) => validate_timeout(t)?,
+        None => DEFAULT_TIMEOUT_SECS,
+    };
+    let format = parse_format(input.format)?;
+    let headers = resolve_headers(input.headers.unwrap_or_default(), &[])?;
+    let signing_secret = match input.signing_secret {
+        Some(s) => {
+            check_secret(&s)?;
+            s
+        }
+        None => generate_secret(),
+    };
+    let now = now_rfc3339();
+    let webhook = Webhook {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: input.name,
+        url: input.url,
+        headers,
+        object_type: input.object_type,
+        object_name: input.object_name,
+        version: input.version,
+        description: input.description.unwrap_or_default(),
+        labels: input.labels.unwrap_or_default(),
+        event: input.event,
+        events: input.events.unwrap_or_default(),
+        timeout,
+        enabled: input.enabled.unwrap_or(true),
+        retry: input.retry.unwrap_or(false),
+        include_result: input.include_result.unwrap_or(false),
+        format,
+        github_actions: input.github_actions.unwrap_or(false),
+        token: input.token,
+        signing_secret,
+        previous_secret: None,
+        creation_date: now.clone(),
+        last_updated: now,
+    };
+    check_webhook(&webhook, &state.settings().policy)?;
+    state.registry().create(&project, &webhook).await?;
+    tracing::info!(project, webhook = %webhook.name, "webhook created");
+    Ok((
+        StatusCode::CREATED,
+        Json(WebhookCreatedOut {
+            webhook: WebhookOut::from(&webhook),
+            signing_secret: webhook.signing_secret,
+        }),
+    ))
+}
+
+/// Parses the `labels` filter: `key:value` pairs separated by commas.
+fn parse_label_filter(s: &str) -> Result<Vec<(String, String)>, FieldError> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            pair.split_once(':')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "labels",
+                        format!("expected key:value pairs separated by commas (e.g. env:prod,team:a), got {pair:?}"),
+                    )
+                })
+        })
+        .collect()
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiPath(project): ApiPath<String>,
+    ApiQuery(query): ApiQuery,
+) -> Result<Json<Vec<WebhookOut>>, ProducerError> {
+    check_project(&project)?;
+    let labels = match query.get("labels") {
+        Some(l) => parse_label_filter(l)?,
+        None => Vec::new(),
+    };
+    let object_type = query.get("object_type").filter(|v| !v.is_empty());
+    let event = query.get("event").filter(|v| !v.is_empty());
+    let hooks = state.registry().list(&project).await?;
+    let out = hooks
+        .iter()
+        .filter(|w| {
+            labels
+                .iter()
+                .all(|(k, v)| w.labels.get(k).is_some_and(|have| have == v))
+        })
+        .filter(|w| object_type.is_none_or(|t| &w.object_type == t))
+        .filter(|w| event.is_none_or(|e| &w.event == e || w.events.iter().any(|x| x == e)))
+        .map(WebhookOut::from)
+        .collect();
+    Ok(Json(out))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    ApiPath((project, name)): ApiPath<(String, String)>,
+) -> Result<Json<WebhookOut>, ProducerError> {
+    check_project(&project)?;
+    let webhook = state
+        .registry()
+        .get(&project, &name)
+        .await?
+        .ok_or_else(|| not_found(&project, &name))?;
+    Ok(Json(WebhookOut::from(&webhook)))
+}
+
+/// Applies a PATCH to a stored webhook. Pure, so that the registry can run it again when
+/// another writer got there first.
+fn apply_patch(
+    current: &Webhook,
+    patch: &WebhookPatchIn,
+    format: Option<Format>,
+    timeout: Option<u32>,
+) -> Result<Webhook, FieldError> {
+    let mut w = current.clone();
+    if let Some(v) = &patch.name {
+        w.name.clone_from(v);
+    }
+    if let Some(v) = &patch.url {
+        w.url.clone_from(v);
+    }
+    if let Some(headers) = &patch.headers {
+        w.headers = resolve_headers(headers.clone(), &current.headers)?;
+    }
+    if let Some(v) = &patch.object_type {
+        w.object_type.clone_from(v);
+    }
+    if let Some(v) = &patch.object_name {
+        w.object_name.clone_from(v);
+    }
+    if let Some(v) = &patch.version {
+        w.version.clone_from(v);
+    }
+    if let Some(v) = &patch.description {
+        w.description.clone_from(v);
+    }
+    if let Some(v) = &patch.labels {
+        w.labels.clone_from(v);
+    }
+    if let Some(v) = &patch.event {
+        w.event.clone_from(v);
+    }
+    if let Some(v) = &patch.events {
+        w.events.clone_from(v);
+    }
+    if let Some(v) = timeout {
+        w.timeout = v;
+    }
+    if let Some(v) = patch.enabled {
+        w.enabled = v;
+    }
+    if let Some(v) = patch.retry {
+        w.retry = v;
+    }
+    if let Some(v) = patch.include_result {
+        w.include_result = v;
+    }
+    if let Some(v) = format {
+        w.format = v;
+    }
+    if let Some(v) = patch.github_actions {
+        w.github_actions = v;
+    }
+    if let Some(v) = &patch.token {
+        w.token.clone_from(v);
+    }
+    if let Some(v) = &patch.signing_secret {
+        w.signing_secret.clone_from(v);
+        // An explicitly set secret replaces the old one at once.
+        w.previous_secret = None;
+    }
+    w.last_updated = now_rfc3339();
+    Ok(w)
+}
+
+async fn update(
+    State(state): State<AppState>,
+    ApiPath((project, name)): ApiPath<(String, String)>,
+    ApiJson(patch): ApiJson<WebhookPatchIn>,
+) -> Result<Json<WebhookOut>, ProducerError> {
+    check_project(&project)?;
+    // What can be checked without the stored webhook is checked once, up front.
+    let timeout = patch.timeout.map(validate_timeout).transpose()?;
+    let format = patch
+        .format
+        .clone()
+        .map(|f| f.parse::<Format>())
+        .transpose()?;
+    if let Some(s) = &patch.signing_secret {
+        check_secret(s)?;
+    }
+    let policy = state.settings().policy.clone();
+    let updated = state
+        .registry()
+        .update(&project, &name, |current| {
+            let w = apply_patch(current, &patch, format, timeout)?;
+            check_webhook(&w, &policy)?;
+            Ok(w)
+        })
+        .await?;
+    tracing::info!(project, webhook = %updated.name, previous_name = %name, "webhook updated");
+    Ok(Json(WebhookOut::from(&updated)))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    ApiPath((project, name)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ProducerError> {
+    check_project(&project)?;
+    if state.registry().delete(&project, &name).await? {
+        tracing::info!(project, webhook = %name, "webhook deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(&project, &name))
+    }
+}
+
+async fn test(
+    State(state): State<AppState>,
+    ApiPath((project, name)): ApiPath<(String, String)>,
+) -> Result<(StatusCode, Json<TestOut>), ProducerError> {
+    check_project(&project)?;
+    let webhook = state
+        .registry()
+        .get(&project, &name)
+        .await?
+        .ok_or_else(|| not_found(&project, &name))?;
+    let id = state.publisher().test(&project, &webhook, true).await?;
+    state.metrics().test();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(TestOut::pending(id, Some(webhook.name))),
+    ))
+}
+
+async fn secret(
+    State(state): State<AppState>,
+    ApiPath((project, name)): ApiPath<(String, String)>,
+) -> Result<Json<SecretOut>, ProducerError> {
+    check_project(&project)?;
+    let webhook = state
+        .registry()
+        .get(&project, &name)
+        .await?
+        .ok_or_else(|| not_found(&project, &name))?;
+    let now = now_ms();
+    Ok(Json(SecretOut {
+        previous_secret_expires_at: webhook
+            .previous_secret
+            .as_ref()
+            .filter(|p| p.expires_at_ms > now)
+            .map(|p| rfc3339_ms(p.expires_at_ms)),
+        signing_secret: webhook.signing_secret,
+    }))
+}
+
+async fn rotate(
+    State(state): State<AppState>,
+    ApiPath((project, name)): ApiPath<(String, String)>,
+) -> Result<Json<SecretOut>, ProducerError> {
+    check_project(&project)?;
+    let updated = state
+        .registry()
+        .update(&project, &name, |current| {
+            let now = now_ms();
+            let mut w = current.clone();
+            w.previous_secret = Some(PreviousSecret {
+                secret: current.signing_secret.clone(),
+                expires_at_ms: now + ROTATION_OVERLAP_MS,
+            });
+            w.signing_secret = generate_secret();
+            w.last_updated = rfc3339_ms(now);
+            Ok(w)
+        })
+        .await?;
+    tracing::info!(project, webhook = %name, "signing secret rotated");
+    Ok(Json(SecretOut {
+        previous_secret_expires_at: updated
+            .previous_secret
+            .as_ref()
+            .map(|p| rfc3339_ms(p.expires_at_ms)),
+        signing_secret: updated.signing_secret,
+    }))
+}
+
+async fn recover(
+    State(state): State<AppState>,
+    ApiPath((project, name)): ApiPath<(String, String)>,
+    ApiJson(input): ApiJson<RecoverIn>,
+) -> Result<(StatusCode, Json<RecoverOut>), ProducerError> {
+    check_project(&project)?;
+    let since = parse_rfc3339_ms(&input.since).ok_or_else(|| {
+        ProducerError::field(
+            "since",
+            format!(
+                "must be an RFC 3339 time such as 2024-05-01T12:00:00Z, got {:?}",
+                input.since
+            ),
+        )
+    })?;
+    let requeued = state.publisher().recover(&project, &name, since).await?;
+    state.metrics().redelivered(requeued);
+    Ok((StatusCode::ACCEPTED, Json(RecoverOut { requeued })))
+}
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/projects/{project}/webhooks", post(create).get(list))
+        .route(
+            "/projects/{project}/webhooks/{name}",
+            get(get_one).patch(update).delete(delete),
+        )
+        .route("/projects/{project}/webhooks/{name}/test", post(test))
+        .route("/projects/{project}/webhooks/{name}/secret", get(secret))
+        .route(
+            "/projects/{project}/webhooks/{name}/secret/rotate",
+            post(rotate),
+        )
+        .route("/projects/{project}/webhooks/{name}/recover", post(recover))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(key: &str, value: Option<&str>, protected: bool) -> HeaderIn {
+        HeaderIn {
+            key: key.into(),
+            value: value.map(Into::into),
+            protected,
+        }
+    }
+
+    #[test]
+    fn null_header_values_keep_the_stored_value() {
+        let stored = vec![Header {
+            key: "Authorization".into(),
+            value: "Token 123".into(),
+            protected: true,
+        }];
+        let got = resolve_headers(
+            vec![
+                header("Authorization", None, true),
+                header("X-New", Some("1"), false),
+            ],
+            &stored,
+        )
+        .expect("resolves");
+        assert_eq!(got[0].value, "Token 123");
+        assert_eq!(got[1].value, "1");
+        let got = resolve_headers(vec![header("authorization", None, true)], &stored)
+            .expect("case-insensitive");
+        assert_eq!(got[0].value, "Token 123");
+        let e = resolve_headers(vec![header("X-Other", None, true)], &stored).expect_err("new");
+        assert_eq!(e.field, "headers[0].value");
+    }
+
+    #[test]
+    fn label_filter_parses() {
+        assert_eq!(
+            parse_label_filter("a:1, b:2").expect("parses"),
+            vec![("a".into(), "1".into()), ("b".into(), "2".into())]
+        );
+        assert_eq!(
+            parse_label_filter("url:http://x").expect("first colon splits"),
+            vec![("url".into(), "http://x".into())]
+        );
+        assert_eq!(parse_label_filter("").expect("empty"), vec![]);
+        assert_eq!(
+            parse_label_filter("nocolon").expect_err("bad").field,
+            "labels"
+        );
+    }
+}

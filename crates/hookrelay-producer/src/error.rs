@@ -1,0 +1,101 @@
+//! The producer's one error type. Every failure of the registry, the publisher and the API
+//! ends up here, and becomes a JSON `{"error": "…"}` answer with the right status code.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hookrelay_core::FieldError;
+use hookrelay_queue::QueueError;
+
+/// What can go wrong when managing webhooks, publishing events or answering a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ProducerError {
+    /// A field failed validation; names the field (400).
+    #[error("{0}")]
+    Invalid(#[from] FieldError),
+    /// The request could not be understood: malformed JSON, a bad query string (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No or a wrong API token (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// No such webhook, delivery, test or route (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The route exists but not with this method (405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// A name already taken, or a delivery that is still queued (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request body is larger than the configured limit (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// Redis did not answer (503).
+    #[error("redis unavailable: {0}")]
+    Unavailable(String),
+    /// Something that should not happen, such as a stored value that no longer decodes (500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ProducerError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProducerError::Invalid(_) | ProducerError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProducerError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ProducerError::NotFound(_) => StatusCode::NOT_FOUND,
+            ProducerError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ProducerError::Conflict(_) => StatusCode::CONFLICT,
+            ProducerError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProducerError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ProducerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A field error, for the common case of building one in place.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ProducerError::Invalid(FieldError::new(field, message))
+    }
+}
+
+impl From<QueueError> for ProducerError {
+    fn from(e: QueueError) -> Self {
+        if e.is_unavailable() {
+            ProducerError::Unavailable(e.to_string())
+        } else {
+            ProducerError::Internal(e.to_string())
+        }
+    }
+}
+
+impl From<redis::RedisError> for ProducerError {
+    fn from(e: redis::RedisError) -> Self {
+        ProducerError::from(QueueError::Redis(e))
+    }
+}
+
+impl IntoResponse for ProducerError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        // Logged here, once, where the error turns into an answer. Client mistakes are not
+        // worth more than debug; a Redis outage or an internal fault is.
+        match &self {
+            ProducerError::Internal(msg) => tracing::error!(error = %msg, "internal error"),
+            ProducerError::Unavailable(msg) => tracing::warn!(error = %msg, "redis unavailable"),
+            other => tracing::debug!(status = status.as_u16(), error = %other, "request refused"),
+        }
+        let mut body = serde_json::json!({ "error": self.to_string() });
+        if let ProducerError::Invalid(f) = &self {
+            body["field"] = serde_json::Value::String(f.field.clone());
+        }
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Token, Bearer"),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,9 @@
+-- Delete a webhook; forget the project when it was its last one.
+-- KEYS: 1 project's webhooks hash, 2 projects set. ARGV: 1 name, 2 project
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
+  return 0
+end
+if redis.call('HLEN', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[2], ARGV[2])
+end
+return 1

@@ -1,0 +1,361 @@
+//! Fan-out: validate an event, find the webhooks it fires, render one body per webhook and
+//! enqueue one delivery each, in one atomic Redis step. Also the other ways a delivery is
+//! made: webhook tests, redelivery of a finished delivery, and recovery of a webhook's failed
+//! deliveries. Used by the REST API and by `hookrelay publish`.
+//!
+//! A job is a snapshot: it carries the webhook's URL, headers, token, secrets, timeout and the
+//! rendered body as they were when the event was published. Changing or deleting the webhook
+//! afterwards does not change deliveries already queued.
+
+use hookrelay_core::delivery::DeliveryKind;
+use hookrelay_core::formats;
+use hookrelay_core::job::JobRequest;
+use hookrelay_core::time::{now_ms, rfc3339_ms};
+use hookrelay_core::webhook::{validate_label, validate_name};
+use hookrelay_core::{DeliveryStatus, Event, JOB_VERSION, Job, Webhook};
+use hookrelay_queue::{DeliveryView, EnqueueOutcome, NewDelivery, Queue, RedeliverOutcome};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ProducerError;
+use crate::registry::Registry;
+
+/// How many delivery records `recover` reads per round trip.
+const RECOVER_CHUNK: usize = 500;
+
+/// An event to publish: the body of `POST /projects/{p}/events`, and what
+/// `hookrelay publish` builds from its flags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventIn {
+    /// Event name, e.g. `deployment_request_finished`.
+    pub event: String,
+    /// Object type, e.g. `deployment`.
+    pub object_type: String,
+    /// Object name, e.g. `deployment-1`.
+    pub object_name: String,
+    /// Object version; webhooks bound to a version fire only for that version.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Event data (any JSON).
+    pub data: serde_json::Value,
+    /// Result, sent only to webhooks with `include_result`.
+    #[serde(default)]
+    pub result: Option<serde_json::Value>,
+    /// Event id. Given, it makes publishing idempotent: the same id again gets the same
+    /// answer and enqueues nothing. Generated (UUID v4) when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// The answer to a publish: `{"id": <event id>, "deliveries": [<delivery id>, …]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishAnswer {
+    /// The event id.
+    pub id: String,
+    /// One delivery id per webhook the event fired.
+    pub deliveries: Vec<String>,
+}
+
+/// A publish answer, and whether it is the stored answer of an earlier publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The answer.
+    pub answer: PublishAnswer,
+    /// True when the event id had been published before: nothing was enqueued this time.
+    pub duplicate: bool,
+}
+
+/// Validates events, matches webhooks, renders bodies and enqueues deliveries.
+/// Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Publisher {
+    queue: Queue,
+    registry: Registry,
+}
+
+impl Publisher {
+    /// A publisher over a queue and the webhook registry on the same Redis.
+    pub fn new(queue: Queue, registry: Registry) -> Self {
+        Self { queue, registry }
+    }
+
+    /// The queue it enqueues into.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// The registry it reads webhooks from.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Publishes an event: one delivery per enabled webhook of `project` that matches its
+    /// event, object type, object name and (when the webhook has one) version. The
+    /// deliveries are in Redis when this returns.
+    pub async fn publish(
+        &self,
+        project: &str,
+        input: EventIn,
+    ) -> Result<PublishAnswer, ProducerError> {
+        Ok(self.publish_detailed(project, input).await?.answer)
+    }
+
+    /// [`Publisher::publish`], also telling whether the event id was a duplicate.
+    pub async fn publish_detailed(
+        &self,
+        project: &str,
+        input: EventIn,
+    ) -> Result<Published, ProducerError> {
+        validate_name("project", project)?;
+        check_event(&input)?;
+        let now = now_ms();
+        let given_id = input.id.clone();
+        let event = Event {
+            id: input.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            project: project.to_owned(),
+            event: input.event,
+            object_type: input.object_type,
+            object_name: input.object_name,
+            version: input.version,
+            data: input.data,
+            result: input.result,
+            created_at: rfc3339_ms(now),
+        };
+        let webhooks = self.registry.list(project).await?;
+        let deliveries: Vec<NewDelivery> = webhooks
+            .iter()
+            .filter(|w| w.matches(&event))
+            .map(|w| NewDelivery {
+                job: build_job(DeliveryKind::Delivery, project, w, &event, now),
+                event_id: Some(event.id.clone()),
+            })
+            .collect();
+        let answer = PublishAnswer {
+            id: event.id.clone(),
+            deliveries: deliveries.iter().map(|d| d.job.id.clone()).collect(),
+        };
+        if given_id.is_none() && deliveries.is_empty() {
+            // Nothing to store: no delivery, and no id to remember for idempotency.
+            return Ok(Published {
+                answer,
+                duplicate: false,
+            });
+        }
+        let answer_json = serde_json::to_string(&answer)
+            .map_err(|e| ProducerError::Internal(format!("cannot encode answer: {e}")))?;
+        let key = given_id
+            .as_deref()
+            .map(|id| self.registry.keys().event(project, id));
+        match self
+            .queue
+            .enqueue(project, key.as_deref(), &answer_json, &deliveries)
+            .await?
+        {
+            EnqueueOutcome::Enqueued(_) => {
+                tracing::debug!(project, event_id = %answer.id, deliveries = answer.deliveries.len(), "event published");
+                Ok(Published {
+                    answer,
+                    duplicate: false,
+                })
+            }
+            EnqueueOutcome::Duplicate(stored) => {
+                let answer = serde_json::from_str(&stored).map_err(|e| {
+                    ProducerError::Internal(format!("stored answer of event does not decode: {e}"))
+                })?;
+                Ok(Published {
+                    answer,
+                    duplicate: true,
+                })
+            }
+        }
+    }
+
+    /// Enqueues a one-attempt test delivery of `webhook`'s sample payload; returns the test
+    /// (delivery) id. `saved` is false for a UbiOps test of a webhook that is not stored:
+    /// its delivery record then has no webhook name.
+    pub async fn test(
+        &self,
+        project: &str,
+        webhook: &Webhook,
+        saved: bool,
+    ) -> Result<String, ProducerError> {
+        validate_name("project", project)?;
+        let now = now_ms();
+        let event = formats::sample_event(webhook, project);
+        let mut job = build_job(DeliveryKind::Test, project, webhook, &event, now);
+        // A test is one attempt, whatever the webhook's retry setting.
+        job.retry = false;
+        if !saved {
+            job.webhook = None;
+        }
+        let id = job.id.clone();
+        let delivery = NewDelivery {
+            job,
+            event_id: Some(event.id),
+        };
+        self.queue.enqueue(project, None, "", &[delivery]).await?;
+        Ok(id)
+    }
+
+    /// Queues one more attempt of a finished delivery. 404 when it does not exist in
+    /// `project`, 409 while it is still pending or retrying. Returns the attempt number.
+    pub async fn redeliver(&self, project: &str, id: &str) -> Result<u32, ProducerError> {
+        let view = self
+            .queue
+            .delivery(id)
+            .await?
+            .filter(|v| v.project == project)
+            .ok_or_else(|| delivery_not_found(id))?;
+        let current = match &view.webhook {
+            Some(name) => self.registry.get(project, name).await?,
+            None => None,
+        };
+        self.redeliver_view(&view, current.as_ref()).await
+    }
+
+    /// Attempts again every delivery of webhook `name` that failed for good at or after
+    /// `since_ms`. Returns how many were queued.
+    pub async fn recover(
+        &self,
+        project: &str,
+        name: &str,
+        since_ms: i64,
+    ) -> Result<usize, ProducerError> {
+        let current = self
+            .registry
+            .get(project, name)
+            .await?
+            .ok_or_else(|| crate::registry::not_found(project, name))?;
+        let ids = self.queue.failed_since(since_ms).await?;
+        let mut requeued = 0;
+        for chunk in ids.chunks(RECOVER_CHUNK) {
+            for view in self
+                .queue
+                .deliveries_by_id(chunk)
+                .await?
+                .into_iter()
+                .flatten()
+            {
+                let mine = view.project == project
+                    && view.webhook.as_deref() == Some(name)
+                    && view.kind == DeliveryKind::Delivery
+                    && view.status == DeliveryStatus::Failed;
+                if !mine {
+                    continue;
+                }
+                match self.redeliver_view(&view, Some(&current)).await {
+                    Ok(_) => requeued += 1,
+                    // Redelivered by someone else meanwhile, or expired: nothing to do.
+                    Err(ProducerError::Conflict(_) | ProducerError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        tracing::info!(
+            project,
+            webhook = name,
+            requeued,
+            "failed deliveries recovered"
+        );
+        Ok(requeued)
+    }
+
+    async fn redeliver_view(
+        &self,
+        view: &DeliveryView,
+        current: Option<&Webhook>,
+    ) -> Result<u32, ProducerError> {
+        if matches!(
+            view.status,
+            DeliveryStatus::Pending | DeliveryStatus::Retrying
+        ) {
+            return Err(still_queued(&view.id, view.status));
+        }
+        let job = next_job(view, current, now_ms())?;
+        let attempt = job.attempt;
+        match self.queue.redeliver(&job).await? {
+            RedeliverOutcome::Queued => Ok(attempt),
+            RedeliverOutcome::StillQueued => Err(still_queued(&view.id, DeliveryStatus::Pending)),
+            RedeliverOutcome::NotFound => Err(delivery_not_found(&view.id)),
+        }
+    }
+}
+
+fn still_queued(id: &str, status: DeliveryStatus) -> ProducerError {
+    ProducerError::Conflict(format!(
+        "delivery {id:?} is still {}; redeliver it once it has succeeded or failed",
+        status.as_str()
+    ))
+}
+
+/// The 404 of a delivery that does not exist (or belongs to another project).
+pub fn delivery_not_found(id: &str) -> ProducerError {
+    ProducerError::NotFound(format!("delivery {id:?} not found"))
+}
+
+/// The job of a redelivery: the stored first job, numbered after the attempts made so far.
+/// When the webhook still exists under the same name and URL, its current signing secrets
+/// replace the snapshot's, so a redelivery after a secret rotation verifies with the new one.
+fn next_job(
+    view: &DeliveryView,
+    current: Option<&Webhook>,
+    now_ms: i64,
+) -> Result<Job, ProducerError> {
+    let raw = view.job.as_deref().ok_or_else(|| {
+        ProducerError::Internal(format!("delivery {:?} has no stored job", view.id))
+    })?;
+    let mut job = Job::decode(raw.as_bytes()).map_err(|e| {
+        ProducerError::Internal(format!("stored job of delivery {:?}: {e}", view.id))
+    })?;
+    let made = view.attempts.iter().map(|a| a.attempt).max().unwrap_or(0);
+    job.attempt = made + 1;
+    if let Some(w) = current
+        && job.webhook.as_deref() == Some(w.name.as_str())
+        && job.request.url == w.url
+    {
+        job.request.secrets = w.signing_secrets(now_ms);
+    }
+    Ok(job)
+}
+
+/// One delivery of `event` to `webhook`, first attempt, with a new delivery id.
+fn build_job(
+    kind: DeliveryKind,
+    project: &str,
+    webhook: &Webhook,
+    event: &Event,
+    now_ms: i64,
+) -> Job {
+    Job {
+        v: JOB_VERSION,
+        id: uuid::Uuid::new_v4().to_string(),
+        kind,
+        project: project.to_owned(),
+        webhook: Some(webhook.name.clone()),
+        event: event.event.clone(),
+        attempt: 1,
+        retry: webhook.retry,
+        request: JobRequest {
+            url: webhook.url.clone(),
+            headers: webhook.header_pairs(),
+            token: webhook.token.clone(),
+            secrets: webhook.signing_secrets(now_ms),
+            timeout_secs: webhook.timeout,
+            body: formats::render(webhook, event),
+            format: webhook.format,
+        },
+    }
+}
+
+/// Checks the fields of an event, naming the one at fault.
+fn check_event(input: &EventIn) -> Result<(), ProducerError> {
+    validate_label("event", &input.event)?;
+    validate_label("object_type", &input.object_type)?;
+    validate_label("object_name", &input.object_name)?;
+    if let Some(v) = &input.version {
+        validate_label("version", v)?;
+    }
+    if let Some(id) = &input.id {
+        validate_label("id", id)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,399 @@
+//! The webhook registry: webhooks stored in Redis, one HASH per project
+//! (`Keys::webhooks(project)`: field = webhook name, value = the webhook's JSON, secrets
+//! included), plus the SET of projects that have webhooks (`Keys::projects()`).
+//!
+//! Creation is `HSETNX` (a taken name is refused, never overwritten); every change is a
+//! compare-and-set script on the JSON as read, so a rename is atomic and two concurrent
+//! updates never silently lose one another.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use hookrelay_core::target::TargetPolicy;
+use hookrelay_core::webhook::{
+    validate_events, validate_headers, validate_label, validate_name, validate_url,
+};
+use hookrelay_core::{FieldError, Keys, Webhook};
+use hookrelay_queue::Queue;
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+use crate::error::ProducerError;
+
+static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/create.lua")));
+static REPLACE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/replace.lua")));
+static DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/delete.lua")));
+
+/// How often an update is retried when another writer changed the webhook in between.
+const UPDATE_TRIES: usize = 5;
+/// Longest webhook description (UbiOps' limit).
+pub const MAX_DESCRIPTION_LEN: usize = 400;
+/// Most labels on one webhook.
+pub const MAX_LABELS: usize = 50;
+/// Longest label key or value.
+pub const MAX_LABEL_LEN: usize = 64;
+/// Longest bearer token.
+pub const MAX_TOKEN_LEN: usize = 4096;
+
+/// Webhook CRUD in Redis. Cheap to clone: clones share the queue's connection.
+#[derive(Clone)]
+pub struct Registry {
+    conn: ConnectionManager,
+    keys: Keys,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("prefix", &self.keys.prefix())
+            .finish()
+    }
+}
+
+/// What a compare-and-set replacement did.
+enum Replaced {
+    Done,
+    NameTaken,
+    Gone,
+    ChangedMeanwhile,
+}
+
+impl Registry {
+    /// A registry on the queue's Redis connection and key prefix.
+    pub fn new(queue: &Queue) -> Self {
+        Self {
+            conn: queue.connection(),
+            keys: queue.keys().clone(),
+        }
+    }
+
+    /// The key schema.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Stores a new webhook. 409 when the name is taken in the project.
+    pub async fn create(&self, project: &str, webhook: &Webhook) -> Result<(), ProducerError> {
+        let json = encode(webhook)?;
+        let mut conn = self.conn.clone();
+        let created: i64 = CREATE
+            .key(self.keys.webhooks(project))
+            .key(self.keys.projects())
+            .arg(&webhook.name)
+            .arg(json)
+            .arg(project)
+            .invoke_async(&mut conn)
+            .await?;
+        if created == 1 {
+            Ok(())
+        } else {
+            Err(name_taken(&webhook.name))
+        }
+    }
+
+    /// One webhook, or `None`.
+    pub async fn get(&self, project: &str, name: &str) -> Result<Option<Webhook>, ProducerError> {
+        Ok(self.get_raw(project, name).await?.map(|(w, _)| w))
+    }
+
+    async fn get_raw(
+        &self,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<(Webhook, String)>, ProducerError> {
+        let mut conn = self.conn.clone();
+        let raw: Option<String> = redis::cmd("HGET")
+            .arg(self.keys.webhooks(project))
+            .arg(name)
+            .query_async(&mut conn)
+            .await?;
+        match raw {
+            None => Ok(None),
+            Some(raw) => {
+                let webhook = serde_json::from_str(&raw).map_err(|e| {
+                    ProducerError::Internal(format!(
+                        "stored webhook {name:?} of project {project:?} does not decode: {e}"
+                    ))
+                })?;
+                Ok(Some((webhook, raw)))
+            }
+        }
+    }
+
+    /// Every webhook of a project, sorted by name. A stored value that does not decode is
+    /// logged and left out rather than failing the whole list (or the whole fan-out).
+    pub async fn list(&self, project: &str) -> Result<Vec<Webhook>, ProducerError> {
+        let mut conn = self.conn.clone();
+        let all: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(self.keys.webhooks(project))
+            .query_async(&mut conn)
+            .await?;
+        let mut hooks: Vec<Webhook> = all
+            .into_iter()
+            .filter_map(|(name, raw)| match serde_json::from_str::<Webhook>(&raw) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::error!(project, webhook = %name, error = %e, "stored webhook does not decode; skipped");
+                    None
+                }
+            })
+            .collect();
+        hooks.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(hooks)
+    }
+
+    /// Changes a webhook with `change`, atomically: `change` sees the stored webhook and
+    /// returns the new one (possibly under a new name). When another writer changed the
+    /// webhook in between, `change` runs again on the fresh value. 404 when there is no such
+    /// webhook, 409 when the new name is taken.
+    pub async fn update<F>(
+        &self,
+        project: &str,
+        name: &str,
+        mut change: F,
+    ) -> Result<Webhook, ProducerError>
+    where
+        F: FnMut(&Webhook) -> Result<Webhook, ProducerError>,
+    {
+        for _ in 0..UPDATE_TRIES {
+            let Some((current, raw)) = self.get_raw(project, name).await? else {
+                return Err(not_found(project, name));
+            };
+            let new = change(&current)?;
+            match self.replace(project, name, &raw, &new).await? {
+                Replaced::Done => return Ok(new),
+                Replaced::NameTaken => return Err(name_taken(&new.name)),
+                Replaced::Gone => return Err(not_found(project, name)),
+                Replaced::ChangedMeanwhile => continue,
+            }
+        }
+        Err(ProducerError::Conflict(format!(
+            "webhook {name:?} is being changed by other requests; try again"
+        )))
+    }
+
+    async fn replace(
+        &self,
+        project: &str,
+        name: &str,
+        expected: &str,
+        new: &Webhook,
+    ) -> Result<Replaced, ProducerError> {
+        let json = encode(new)?;
+        let mut conn = self.conn.clone();
+        let r: i64 = REPLACE
+            .key(self.keys.webhooks(project))
+            .arg(name)
+            .arg(expected)
+            .arg(&new.name)
+            .arg(json)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match r {
+            1 => Replaced::Done,
+            0 => Replaced::NameTaken,
+            -1 => Replaced::Gone,
+            _ => Replaced::ChangedMeanwhile,
+        })
+    }
+
+    /// Deletes a webhook; `false` when there was none.
+    pub async fn delete(&self, project: &str, name: &str) -> Result<bool, ProducerError> {
+        let mut conn = self.conn.clone();
+        let deleted: i64 = DELETE
+            .key(self.keys.webhooks(project))
+            .key(self.keys.projects())
+            .arg(name)
+            .arg(project)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(deleted == 1)
+    }
+}
+
+fn encode(webhook: &Webhook) -> Result<String, ProducerError> {
+    serde_json::to_string(webhook)
+        .map_err(|e| ProducerError::Internal(format!("cannot encode webhook: {e}")))
+}
+
+/// The 404 of a webhook that does not exist.
+pub fn not_found(project: &str, name: &str) -> ProducerError {
+    ProducerError::NotFound(format!("webhook {name:?} not found in project {project:?}"))
+}
+
+fn name_taken(name: &str) -> ProducerError {
+    ProducerError::Conflict(format!(
+        "name: a webhook named {name:?} already exists in this project"
+    ))
+}
+
+/// Checks every field of a webhook about to be stored (or tested), naming the one at fault.
+/// The URL must be http(s), and a literal IP address in it must pass the target policy;
+/// host names are checked by the worker on the addresses DNS gives.
+pub fn check_webhook(webhook: &Webhook, policy: &TargetPolicy) -> Result<(), FieldError> {
+    validate_name("name", &webhook.name)?;
+    let url = validate_url(&webhook.url)?;
+    policy
+        .check_url(&url)
+        .map_err(|refused| FieldError::new("url", refused.to_string()))?;
+    validate_headers(&webhook.headers)?;
+    validate_label("object_type", &webhook.object_type)?;
+    validate_label("object_name", &webhook.object_name)?;
+    if let Some(version) = &webhook.version {
+        validate_label("version", version)?;
+    }
+    if webhook.description.chars().count() > MAX_DESCRIPTION_LEN {
+        return Err(FieldError::new(
+            "description",
+            format!("must be at most {MAX_DESCRIPTION_LEN} characters"),
+        ));
+    }
+    check_labels(&webhook.labels)?;
+    validate_label("event", &webhook.event)?;
+    validate_events(&webhook.events)?;
+    hookrelay_core::webhook::validate_timeout(i64::from(webhook.timeout))?;
+    if let Some(token) = &webhook.token {
+        check_token(token)?;
+    }
+    Ok(())
+}
+
+/// Labels: at most 50; keys 1–64 characters without `:` or `,` (the list filter's
+/// separators); values at most 64 characters without `,`; no control characters.
+fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), FieldError> {
+    if labels.len() > MAX_LABELS {
+        return Err(FieldError::new(
+            "labels",
+            format!("at most {MAX_LABELS} labels"),
+        ));
+    }
+    for (k, v) in labels {
+        let field = format!("labels.{k}");
+        if k.is_empty() || k.chars().count() > MAX_LABEL_LEN {
+            return Err(FieldError::new(
+                field,
+                format!("label keys must be 1 to {MAX_LABEL_LEN} characters"),
+            ));
+        }
+        if k.chars().any(|c| c == ':' || c == ',' || c.is_control()) {
+            return Err(FieldError::new(
+                field,
+                "label keys must not contain ':', ',' or control characters",
+            ));
+        }
+        if v.chars().count() > MAX_LABEL_LEN {
+            return Err(FieldError::new(
+                field,
+                format!("label values must be at most {MAX_LABEL_LEN} characters"),
+            ));
+        }
+        if v.chars().any(|c| c == ',' || c.is_control()) {
+            return Err(FieldError::new(
+                field,
+                "label values must not contain ',' or control characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A bearer token goes into a header: visible ASCII, 1–4096 characters.
+fn check_token(token: &str) -> Result<(), FieldError> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return Err(FieldError::new(
+            "token",
+            format!("must be 1 to {MAX_TOKEN_LEN} characters"),
+        ));
+    }
+    if !token.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(FieldError::new(
+            "token",
+            "must be visible ASCII characters without spaces",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn webhook() -> Webhook {
+        Webhook {
+            id: "00000000-0000-4000-8000-000000000000".into(),
+            name: "hook-1".into(),
+            url: "https://example.com/hook".into(),
+            headers: vec![],
+            object_type: "deployment".into(),
+            object_name: "deployment-1".into(),
+            version: None,
+            description: String::new(),
+            labels: BTreeMap::new(),
+            event: "deployment_request_finished".into(),
+            events: vec![],
+            timeout: 10,
+            enabled: true,
+            retry: false,
+            include_result: false,
+            format: Default::default(),
+            github_actions: false,
+            token: None,
+            signing_secret: "whsec_x".into(),
+            previous_secret: None,
+            creation_date: String::new(),
+            last_updated: String::new(),
+        }
+    }
+
+    fn check(change: impl FnOnce(&mut Webhook), field: Option<&str>) {
+        let mut w = webhook();
+        change(&mut w);
+        let got = check_webhook(&w, &TargetPolicy::default());
+        match (got, field) {
+            (Ok(()), None) => {}
+            (Err(e), Some(f)) => assert_eq!(e.field, f, "{e}"),
+            (got, want) => panic!("got {got:?}, wanted an error on {want:?}"),
+        }
+    }
+
+    #[test]
+    fn fields_are_checked_by_name() {
+        check(|_| {}, None);
+        check(|w| w.name = "x".repeat(65), Some("name"));
+        check(|w| w.name = "a b".into(), Some("name"));
+        check(|w| w.url = "ftp://example.com".into(), Some("url"));
+        check(|w| w.url = "http://127.0.0.1:9/x".into(), Some("url"));
+        check(|w| w.url = "http://[::1]/x".into(), Some("url"));
+        check(|w| w.url = "http://169.254.169.254/".into(), Some("url"));
+        check(|w| w.url = "http://localhost/x".into(), None);
+        check(|w| w.object_type = String::new(), Some("object_type"));
+        check(|w| w.version = Some(String::new()), Some("version"));
+        check(|w| w.description = "d".repeat(401), Some("description"));
+        check(|w| w.timeout = 31, Some("timeout"));
+        check(|w| w.timeout = 0, Some("timeout"));
+        check(|w| w.token = Some("a b".into()), Some("token"));
+        check(
+            |w| {
+                w.labels.insert("a:b".into(), "v".into());
+            },
+            Some("labels.a:b"),
+        );
+        check(
+            |w| {
+                w.labels.insert("k".into(), "v,w".into());
+            },
+            Some("labels.k"),
+        );
+        check(|w| w.events = vec![String::new()], Some("events[0]"));
+    }
+
+    #[test]
+    fn allowed_targets_open_literal_addresses() {
+        let mut w = webhook();
+        w.url = "http://127.0.0.1:8080/hook".into();
+        let policy = TargetPolicy::parse("127.0.0.0/8").expect("policy");
+        assert!(check_webhook(&w, &policy).is_ok());
+        let e = check_webhook(&w, &TargetPolicy::default()).expect_err("refused");
+        assert!(e.message.contains("loopback"), "{e}");
+    }
+}
