@@ -209,10 +209,12 @@ impl Webhook {
     /// one while its overlap lasts.
     pub fn signing_secrets(&self, now_ms: i64) -> Vec<String> {
         let mut secrets = vec![self.signing_secret.clone()];
-        if let Some(prev) = &self.previous_secret {
-            if prev.expires_at_ms > now_ms {
-                secrets.push(prev.secret.clone());
-            }
+        if let Some(prev) = self
+            .previous_secret
+            .as_ref()
+            .filter(|p| p.expires_at_ms > now_ms)
+        {
+            secrets.push(prev.secret.clone());
         }
         secrets
     }

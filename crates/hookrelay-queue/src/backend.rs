@@ -245,7 +245,7 @@ impl Fetcher {
         self.failures = self.failures.saturating_add(1);
         let delay = Duration::from_millis(100u64.saturating_mul(1 << self.failures.min(6)))
             .min(Duration::from_secs(5));
-        if self.failures == 1 || self.failures % 20 == 0 {
+        if self.failures == 1 || self.failures.is_multiple_of(20) {
             tracing::warn!(worker = %self.worker, error = %e, failures = self.failures, retry_in_ms = delay.as_millis() as u64, "redis {what} failed; retrying");
         }
         tokio::time::sleep(delay).await;
