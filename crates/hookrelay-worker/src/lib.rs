@@ -1,1 +1,7 @@
-//! stub
+//! hookrelay's delivery worker: apalis over the Redis backend, one reqwest client for every
+//! attempt, and the steps of an attempt — send, classify, record, reschedule or finish.
+
+pub mod http;
+mod runtime;
+
+pub use runtime::{WorkerError, WorkerSettings, run, worker_name};
