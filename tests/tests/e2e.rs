@@ -1,0 +1,374 @@
+//! End to end: the release binary, a real redis-server, real HTTP receivers, and the API as
+//! a user calls it. Each test has its own Redis, so they run in parallel.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use hookrelay_testkit::receiver::{Receiver, Reply, refused_url};
+use hookrelay_tests::{Api, Env, RedisServer, event, webhook};
+use serde_json::json;
+
+const P: &str = "demo";
+
+async fn serve(redis: &RedisServer) -> (hookrelay_tests::Process, Api) {
+    let p = Env::new(redis).spawn("serve").await;
+    let api = Api::new(&p.base);
+    (p, api)
+}
+
+#[tokio::test]
+async fn an_event_reaches_every_matching_webhook_signed_and_recorded() {
+    let redis = RedisServer::start();
+    let (_p, api) = serve(&redis).await;
+    let rx = Receiver::start(Reply::Status(200)).await;
+    let mut w = webhook("h1", &rx.url("/a"), "deployment_request_finished");
+    w["headers"] = json!([{"key": "X-Team", "value": "blue", "protected": false}]);
+    let created = api.create_webhook(P, w).await;
+    let secret = created["signing_secret"].as_str().unwrap().to_owned();
+    api.create_webhook(P, webhook("h2", &rx.url("/b"), "*")).await;
+    let mut other = webhook("h3", &rx.url("/c"), "deployment_request_finished");
+    other["object_name"] = json!("another");
+    api.create_webhook(P, other).await;
+    let mut disabled = webhook("h4", &rx.url("/d"), "deployment_request_finished");
+    disabled["enabled"] = json!(false);
+    api.create_webhook(P, disabled).await;
+
+    let ids = api
+        .publish(P, event("deployment_request_finished", json!({"request_id": "r-1"})))
+        .await;
+    assert_eq!(ids.len(), 2, "only h1 and h2 match");
+    for id in &ids {
+        let d = api.wait_status(P, id, "succeeded", Duration::from_secs(10)).await;
+        let attempts = d["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0]["status_code"], 200);
+        assert!(attempts[0]["started_at"].is_string());
+        assert!(attempts[0]["duration_ms"].is_u64());
+    }
+    let reqs = rx.wait_for_requests(2, Duration::from_secs(5)).await;
+    let a = reqs.iter().find(|r| r.path == "/a").expect("h1 delivery");
+    assert_eq!(a.method, "POST");
+    assert_eq!(a.header("content-type"), Some("application/json"));
+    assert!(a.header("user-agent").unwrap().starts_with("hookrelay/"));
+    assert_eq!(a.header("x-team"), Some("blue"));
+    assert!(a.header("authorization").is_none());
+    let body = a.json();
+    assert_eq!(body["event"], "deployment_request_finished");
+    assert_eq!(body["project"], P);
+    assert_eq!(body["object_type"], "deployment");
+    assert_eq!(body["object_name"], "d1");
+    assert_eq!(body["data"]["request_id"], "r-1");
+    assert!(body.get("result").is_none());
+    assert!(ids.contains(&a.header("webhook-id").unwrap().to_owned()));
+    // The signature verifies with the webhook's secret.
+    let ts: i64 = a.header("webhook-timestamp").unwrap().parse().unwrap();
+    let expected = hookrelay_core::signing::signature_header(
+        &[secret],
+        a.header("webhook-id").unwrap(),
+        ts,
+        &a.body,
+    );
+    assert_eq!(a.header("webhook-signature"), Some(expected.as_str()));
+    // Nothing is left in the queue keys.
+    let mut c = redis.connection();
+    for key in ["hr:queue:ready", "hr:queue:inflight", "hr:queue:scheduled", "hr:queue:leases"] {
+        let n: usize = redis::cmd("EXISTS").arg(key).query(&mut c).unwrap();
+        assert_eq!(n, 0, "{key} left behind");
+    }
+}
+
+#[tokio::test]
+async fn failures_are_retried_with_growing_delays_until_success() {
+    let redis = RedisServer::start();
+    let (_p, api) = serve(&redis).await;
+    let rx = Receiver::start(Reply::Status(200)).await;
+    rx.queue_replies([Reply::Status(500), Reply::Status(503)]);
+    let mut w = webhook("h", &rx.url("/"), "e");
+    w["retry"] = json!(true);
+    api.create_webhook(P, w).await;
+    let ids = api.publish(P, event("e", json!({}))).await;
+    let d = api.wait_status(P, &ids[0], "succeeded", Duration::from_secs(15)).await;
+    let attempts = d["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3, "{d}");
+    assert_eq!(attempts[0]["status_code"], 500);
+    assert!(attempts[0]["error"].as_str().unwrap().contains("HTTP 500"));
+    assert_eq!(attempts[1]["status_code"], 503);
+    assert_eq!(attempts[2]["status_code"], 200);
+    assert!(attempts[2]["error"].is_null());
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 3);
+    // The same webhook-id on every attempt.
+    assert!(reqs.iter().all(|r| r.header("webhook-id") == Some(ids[0].as_str())));
+    // Exponential: initial 200 ms, then 400 ms (±10 %), so the second gap is longer.
+    let gap1 = reqs[1].at - reqs[0].at;
+    let gap2 = reqs[2].at - reqs[1].at;
+    println!("retry gaps: {gap1:?}, {gap2:?}");
+    assert!(gap1 >= Duration::from_millis(170), "{gap1:?}");
+    assert!(gap2 >= Duration::from_millis(340), "{gap2:?}");
+}
+
+#[tokio::test]
+async fn attempts_run_out_and_without_retry_there_is_one() {
+    let redis = RedisServer::start();
+    let (_p, api) = serve(&redis).await;
+    let rx = Receiver::start(Reply::Status(500)).await;
+    let mut w = webhook("retrying", &rx.url("/r"), "e");
+    w["retry"] = json!(true);
+    api.create_webhook(P, w).await;
+    api.create_webhook(P, webhook("once", &rx.url("/o"), "e")).await;
+    let ids = api.publish(P, event("e", json!({}))).await;
+    for id in &ids {
+        let d = api.wait_status(P, id, "failed", Duration::from_secs(15)).await;
+        let n = d["attempts"].as_array().unwrap().len();
+        match d["webhook"].as_str().unwrap() {
+            "retrying" => assert_eq!(n, 3, "HOOKRELAY_RETRY_MAX_ATTEMPTS=3: {d}"),
+            _ => assert_eq!(n, 1, "retry false: {d}"),
+        }
+        assert!(d["next_attempt_at"].is_null());
+    }
+    // A failed delivery can be delivered again by hand.
+    rx.set_reply(Reply::Status(200));
+    let (status, _) = api
+        .call("POST", &format!("/projects/{P}/deliveries/{}/redeliver", ids[0]), None)
+        .await;
+    assert_eq!(status, 202);
+    let d = api.wait_status(P, &ids[0], "succeeded", Duration::from_secs(10)).await;
+    assert!(d["attempts"].as_array().unwrap().len() >= 2);
+}
+
+#[tokio::test]
+async fn redirects_count_as_success_and_are_not_followed() {
+    let redis = RedisServer::start();
+    let (_p, api) = serve(&redis).await;
+    let target = Receiver::start(Reply::Status(200)).await;
+    let rx = Receiver::start(Reply::Redirect(target.url("/elsewhere"))).await;
+    api.create_webhook(P, webhook("h", &rx.url("/"), "e")).await;
+    let ids = api.publish(P, event("e", json!({}))).await;
+    let d = api.wait_status(P, &ids[0], "succeeded", Duration::from_secs(10)).await;
+    assert_eq!(d["attempts"][0]["status_code"], 302);
+    assert_eq!(target.count(), 0, "the redirect was followed");
+}
+
+#[tokio::test]
+async fn the_default_timeout_is_ten_seconds() {
+    let redis = RedisServer::start();
+    let (_p, api) = serve(&redis).await;
+    let rx = Receiver::start(Reply::Slow(Duration::from_secs(14), 200)).await;
+    api.create_webhook(P, webhook("h", &rx.url("/"), "e")).await;
+    let ids = api.publish(P, event("e", json!({}))).await;
+    let d = api.wait_status(P, &ids[0], "failed", Duration::from_secs(20)).await;
+    let a = &d["attempts"][0];
+    assert_eq!(a["error"], "timed out after 10 s", "{d}");
+    let ms = a["duration_ms"].as_u64().unwrap();
+    assert!((9_900..12_000).contains(&ms), "{ms}");
+}
+
+#[tokio::test]
+async fn a_job_carrying_more_than_thirty_seconds_is_cut_to_thirty() {
+    let redis = RedisServer::start();
+    let (_p, api) = serve(&redis).await;
+    let rx = Receiver::start(Reply::Slow(Duration::from_secs(34), 200)).await;
+    // The API refuses such a webhook; a job written by another producer can still carry it.
+    let mut w = webhook("h", &rx.url("/"), "e");
+    w["timeout"] = json!(45);
+    let (status, err) = api.call("POST", &format!("/projects/{P}/webhooks"), Some(w)).await;
+    assert_eq!(status, 400);
+    assert!(err["error"].as_str().unwrap().contains("timeout"), "{err}");
+    let job = json!({
+        "v": 1, "id": "hand-made", "kind": "delivery", "project": P, "webhook": null,
+        "event": "e", "attempt": 1, "retry": false,
+        "request": {"url": rx.url("/"), "headers": [], "secrets": [], "timeout_secs": 45, "body": "{}"}
+    });
+    let mut c = redis.connection();
+    let _: () = redis::cmd("HSET")
+        .arg("hr:delivery:hand-made")
+        .arg(&["id", "hand-made", "project", P, "event", "e", "status", "pending"])
+        .query(&mut c)
+        .unwrap();
+    let _: () = redis::cmd("LPUSH").arg("hr:queue:ready").arg(job.to_string()).query(&mut c).unwrap();
+    let d = api.wait_status(P, "hand-made", "failed", Duration::from_secs(40)).await;
+    assert_eq!(d["attempts"][0]["error"], "timed out after 30 s", "{d}");
+}
+
+#[tokio::test]
+async fn webhook_tests_are_real_deliveries_with_ubiops_statuses() {
+    let redis = RedisServer::start();
+    let (_p, api) = serve(&redis).await;
+    let ok = Receiver::start(Reply::Status(200)).await;
+    let bad = Receiver::start(Reply::Status(500)).await;
+    let slow = Receiver::start(Reply::Hang).await;
+    let cases = [
+        (ok.url("/"), "completed", None, 1),
+        (bad.url("/"), "failed", Some("HTTP 500"), 1),
+        (refused_url("/"), "failed", Some("Connection refused"), 1),
+        (slow.url("/"), "failed", Some("timed out after 1 s"), 1),
+    ];
+    for (url, want, err, timeout) in cases {
+        let body = json!({
+            "url": url, "object_type": "deployment", "object_name": "d1",
+            "event": "deployment_request_finished", "timeout": timeout,
+        });
+        let (status, created) = api.call("POST", &format!("/projects/{P}/webhooks-tests"), Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["status"], "pending");
+        assert!(created["error_message"].is_null());
+        let id = created["id"].as_str().unwrap().to_owned();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let got = loop {
+            let (s, v) = api.call("GET", &format!("/projects/{P}/webhooks-tests/{id}"), None).await;
+            assert_eq!(s, 200);
+            if v["status"] != "pending" {
+                break v;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "test {id} stuck: {v}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(got["status"], want, "{url}: {got}");
+        match err {
+            None => assert!(got["error_message"].is_null(), "{got}"),
+            Some(e) => assert!(got["error_message"].as_str().unwrap().contains(e), "{url}: {got}"),
+        }
+    }
+    assert_eq!(ok.count(), 1);
+    let (s, _) = api.call("GET", &format!("/projects/{P}/webhooks-tests/no-such-test"), None).await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn the_publish_command_enqueues_from_a_shell() {
+    let redis = RedisServer::start();
+    let (_p, api) = serve(&redis).await;
+    let rx = Receiver::start(Reply::Status(204)).await;
+    api.create_webhook(P, webhook("h", &rx.url("/"), "e")).await;
+    let env = Env::new(&redis);
+    let (code, out, err) = env.publish(&[
+        "--project", P, "--event", "e", "--object-type", "deployment", "--object-name", "d1",
+        "--data", "{\"k\":1}", "--id", "evt-42",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let answer: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(answer["id"], "evt-42");
+    let id = answer["deliveries"][0].as_str().unwrap().to_owned();
+    api.wait_status(P, &id, "succeeded", Duration::from_secs(10)).await;
+    assert_eq!(rx.requests()[0].json()["data"]["k"], 1);
+    // The same id again enqueues nothing and answers the same.
+    let (code, out2, _) = env.publish(&[
+        "--project", P, "--event", "e", "--object-type", "deployment", "--object-name", "d1",
+        "--data", "{\"k\":1}", "--id", "evt-42",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(out2, out);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.count(), 1);
+    // Bad input is named.
+    let (code, _, err) = env.publish(&["--project", P, "--event", "e", "--data", "{oops"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--data"), "{err}");
+}
+
+#[tokio::test]
+async fn separate_api_and_worker_processes_share_one_redis() {
+    let redis = RedisServer::start();
+    let env = Env::new(&redis);
+    let api_p = env.spawn("api").await;
+    let api = Api::new(&api_p.base);
+    let rx = Receiver::start(Reply::Status(200)).await;
+    api.create_webhook(P, webhook("h", &rx.url("/"), "e")).await;
+    let ids = api.publish(P, event("e", json!({}))).await;
+    // The API alone never delivers.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.count(), 0);
+    assert_eq!(api.delivery(P, &ids[0]).await["status"], "pending");
+    let _w1 = env.spawn("worker").await;
+    let _w2 = env.spawn("worker").await;
+    api.wait_status(P, &ids[0], "succeeded", Duration::from_secs(10)).await;
+    let more: Vec<String> = {
+        let mut all = Vec::new();
+        for _ in 0..50 {
+            all.extend(api.publish(P, event("e", json!({}))).await);
+        }
+        all
+    };
+    for id in &more {
+        api.wait_status(P, id, "succeeded", Duration::from_secs(10)).await;
+    }
+    assert_eq!(rx.count(), 51, "each delivery exactly once");
+}
+
+#[tokio::test]
+async fn the_official_standard_webhooks_verifier_accepts_every_delivery() {
+    let redis = RedisServer::start();
+    let (_p, api) = serve(&redis).await;
+    let rx = Receiver::start(Reply::Status(200)).await;
+    rx.queue_replies([Reply::Status(500)]);
+    let mut w = webhook("h", &rx.url("/"), "e");
+    w["retry"] = json!(true);
+    let created = api.create_webhook(P, w).await;
+    let old_secret = created["signing_secret"].as_str().unwrap().to_owned();
+    let ids = api.publish(P, event("e", json!({"n": "ünïcode ✓"}))).await;
+    api.wait_status(P, &ids[0], "succeeded", Duration::from_secs(10)).await;
+    // Rotate: from now on both secrets sign.
+    let (s, rotated) = api.call("POST", &format!("/projects/{P}/webhooks/h/secret/rotate"), None).await;
+    assert_eq!(s, 200, "{rotated}");
+    let new_secret = rotated["signing_secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, old_secret);
+    let (s, shown) = api.call("GET", &format!("/projects/{P}/webhooks/h/secret"), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(shown["signing_secret"], new_secret.as_str());
+    let ids = api.publish(P, event("e", json!({"after": "rotation"}))).await;
+    api.wait_status(P, &ids[0], "succeeded", Duration::from_secs(10)).await;
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 3, "first attempt, its retry, and one after the rotation");
+    assert_eq!(reqs[2].header("webhook-signature").unwrap().split(' ').count(), 2);
+
+    let dir = std::env::temp_dir().join(format!("hookrelay-sig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: Vec<serde_json::Value> = reqs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            json!({
+                "secrets": if i < 2 { vec![old_secret.clone()] } else { vec![old_secret.clone(), new_secret.clone()] },
+                "headers": {
+                    "webhook-id": r.header("webhook-id"),
+                    "webhook-timestamp": r.header("webhook-timestamp"),
+                    "webhook-signature": r.header("webhook-signature"),
+                },
+                "body": r.text(),
+            })
+        })
+        .collect();
+    let file = dir.join("cases.json");
+    std::fs::write(&file, serde_json::to_vec(&cases).unwrap()).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/verify_standardwebhooks.py");
+    let out = std::process::Command::new("python3").arg(script).arg(&file).output().expect("python3");
+    assert!(
+        out.status.success(),
+        "standardwebhooks verifier refused a delivery:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[tokio::test]
+async fn the_official_ubiops_client_works_against_the_binary() {
+    let redis = RedisServer::start();
+    let (p, _api) = serve(&redis).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/ubiops_client.py");
+    let rx = Receiver::start(Reply::Status(200)).await;
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .env("HOOKRELAY_BASE_URL", format!("{}/v2.1", p.base))
+        .env("HOOKRELAY_TOKEN", hookrelay_tests::TOKEN)
+        .env("HOOKRELAY_RECEIVER_URL", rx.url("/ubiops"))
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "UbiOps client script failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
