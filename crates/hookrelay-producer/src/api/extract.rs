@@ -61,6 +61,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ProducerError>
             "request body: not valid UTF-8".into(),
         ));
     }
+    // Every body of this API is an object; serde would otherwise also take a struct from
+    // an array of its fields in order.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Err(e) => ProducerError::BadRequest(format!("malformed JSON: {e}")),
+                Ok(_) => ProducerError::BadRequest("request body: expected a JSON object".into()),
+            },
+        );
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -127,6 +137,7 @@ mod tests {
         timeout: Option<u32>,
         #[serde(default)]
         headers: Vec<Header>,
+        data: Option<serde_json::Value>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -157,12 +168,16 @@ mod tests {
             "{\"name\":\"a\",\"headers\":[{}]}",
             "headers[0]: missing field `key`",
         );
-        check("[]", "request body: invalid type");
+        check("[]", "request body: expected a JSON object");
+        check("[\"a\", 1, []]", "expected a JSON object");
+        check("nul", "malformed JSON");
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        check(
-            &format!("{{\"name\":\"a\",\"x\":{deep}}}"),
-            "recursion limit",
-        );
+        let too_deep = format!("{{\"name\":\"a\",\"data\":{deep}}}");
+        let err = parse_json::<Sample>(too_deep.as_bytes()).expect_err("too deep");
+        assert!(err.to_string().contains("recursion limit"), "{err}");
+        // An unknown field is skipped without recursion, however deep.
+        let ignored = format!("{{\"name\":\"a\",\"x\":{deep}}}");
+        assert!(parse_json::<Sample>(ignored.as_bytes()).is_ok());
         assert!(parse_json::<Sample>(b"{\"name\":\"a\",\"unknown\":[1]}").is_ok());
     }
 

@@ -1,0 +1,96 @@
+//! Bad input over real HTTP: every answer is a JSON error with the right status, never a
+//! 500 and never a crash.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{TOKEN, start, start_with, webhook};
+use reqwest::Method;
+
+const AUTH: &str = concat!("Token ", "test-token-0123456789");
+
+#[tokio::test]
+async fn malformed_bodies_are_400_with_a_json_error() {
+    let s = start().await;
+    assert_eq!(AUTH, format!("Token {TOKEN}"));
+    let path = "/v2.1/projects/p/webhooks";
+    let deep_data = format!(
+        "{{\"event\":\"e\",\"object_type\":\"t\",\"object_name\":\"n\",\"data\":{}{}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let mut trailing = serde_json::to_vec(&webhook("a")).unwrap();
+    trailing.extend_from_slice(b" {}");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (path, b"{\"name\": ".to_vec(), "malformed JSON"),
+        (path, b"not json at all".to_vec(), "malformed JSON"),
+        (path, Vec::new(), "empty body"),
+        (path, b"[1,2,3]".to_vec(), "expected a JSON object"),
+        (path, b"{\"name\":\"\xff\xfe\"}".to_vec(), "UTF-8"),
+        (
+            path,
+            format!("{}{}", "{\"a\":".repeat(10_000), "1").into_bytes(),
+            "JSON",
+        ),
+        (
+            "/v2.1/projects/p/events",
+            deep_data.into_bytes(),
+            "recursion limit",
+        ),
+        (path, trailing, "malformed JSON"),
+    ];
+    for (path, body, want) in cases {
+        let shown = String::from_utf8_lossy(&body[..body.len().min(40)]).into_owned();
+        let a = s.raw(Method::POST, path, Some(AUTH), body).await;
+        assert_eq!(a.status, 400, "{shown}: {}", a.text);
+        assert!(a.error().contains(want), "{shown}: {}", a.text);
+        assert!(
+            a.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{shown}"
+        );
+    }
+    // The server is still there.
+    assert_eq!(s.get("/health").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413() {
+    let s = start_with(|settings| settings.body_limit = 4096).await;
+    let mut w = webhook("big");
+    w["description"] = serde_json::json!("x".repeat(5000));
+    let a = s.post("/v2.1/projects/p/webhooks", w).await;
+    assert_eq!(a.status, 413, "{}", a.text);
+    assert!(a.error().contains("larger than"), "{}", a.text);
+    let ok = s.post("/v2.1/projects/p/webhooks", webhook("small")).await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+
+    // The default limit is 1 MiB.
+    let d = start().await;
+    let mut e = serde_json::json!({"event": "e", "object_type": "t", "object_name": "n"});
+    e["data"] = serde_json::json!("y".repeat(1024 * 1024 + 10));
+    let a = d.post("/v2.1/projects/p/events", e).await;
+    assert_eq!(a.status, 413, "{}", &a.text[..a.text.len().min(200)]);
+    let mut e = serde_json::json!({"event": "e", "object_type": "t", "object_name": "n"});
+    e["data"] = serde_json::json!("y".repeat(1000 * 1000));
+    assert_eq!(d.post("/v2.1/projects/p/events", e).await.status, 202);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let s = start().await;
+    let a = s.get("/v2.1/projects/p/nothing-here").await;
+    assert_eq!(a.status, 404, "{}", a.text);
+    assert!(a.error().contains("no route"));
+    let a = s.get("/nope").await;
+    assert_eq!(a.status, 404);
+    assert!(!a.error().is_empty());
+    let a = s.call(Method::PUT, "/v2.1/projects/p/webhooks", None).await;
+    assert_eq!(a.status, 405, "{}", a.text);
+    assert!(a.error().contains("PUT"));
+    let a = s.call(Method::DELETE, "/health", None).await;
+    assert_eq!(a.status, 405, "{}", a.text);
+}
