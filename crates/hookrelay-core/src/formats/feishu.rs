@@ -12,14 +12,14 @@
 
 use serde_json::{Value, json};
 
-use super::{Level, Message, Target, chat_sample, no_body_error};
+use super::{Level, Message, Target, chat_code_error, chat_sample};
 use crate::event::Event;
 use crate::webhook::Webhook;
 
 pub(super) const TARGET: Target = Target {
     body,
     sample: chat_sample,
-    body_error: no_body_error,
+    body_error: |body| chat_code_error(body, "code", "msg"),
 };
 
 /// The card header colour of a level; a message without one is blue.

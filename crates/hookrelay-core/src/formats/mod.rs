@@ -94,6 +94,24 @@ fn no_body_error(_body: &[u8]) -> Option<String> {
     None
 }
 
+/// The error in a chat service's 2xx answer of the form `{"<code>": N, "<message>": "…"}`
+/// with a non-zero N (DingTalk and WeCom: `errcode`/`errmsg`; Feishu: `code`/`msg`), e.g. a
+/// missing security keyword. Answers that are not such JSON are taken as success.
+fn chat_code_error(body: &[u8], code: &str, message: &str) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let n = value.get(code)?.as_i64()?;
+    if n == 0 {
+        return None;
+    }
+    let text = value.get(message).and_then(Value::as_str).unwrap_or("");
+    let text: String = text.chars().take(300).collect();
+    Some(if text.is_empty() {
+        format!("HTTP 200 but the answer says {code} {n}")
+    } else {
+        format!("HTTP 200 but the answer says {code} {n}: {text}")
+    })
+}
+
 /// A body of a spread format: `own` keys first, then `data`'s keys in their order, skipping
 /// any that `own` already has. Non-object `data` goes under `"data"`; `null` adds nothing.
 fn spread(own: Vec<(&str, Value)>, data: &Value) -> Value {
@@ -443,12 +461,46 @@ mod tests {
     }
 
     #[test]
-    fn body_error_is_only_read_for_bytebase() {
+    fn body_error_is_read_where_the_service_reports_failure_in_a_2xx() {
         let failing = br#"{"code": 400, "message": "Ops"}"#;
         for format in Format::ALL {
-            let want = (format == Format::Bytebase).then(|| "Ops".to_string());
-            assert_eq!(body_error(format, failing), want, "{format}");
+            let got = body_error(format, failing);
+            match format {
+                Format::Bytebase => assert_eq!(got.as_deref(), Some("Ops")),
+                Format::Feishu => assert_eq!(
+                    got.as_deref(),
+                    Some("HTTP 200 but the answer says code 400")
+                ),
+                _ => assert_eq!(got, None, "{format}"),
+            }
         }
+        let check = |format: Format, body: &str, want: Option<&str>| {
+            assert_eq!(
+                body_error(format, body.as_bytes()).as_deref(),
+                want,
+                "{format} {body}"
+            );
+        };
+        check(Format::Dingtalk, r#"{"errcode":0,"errmsg":"ok"}"#, None);
+        check(
+            Format::Dingtalk,
+            r#"{"errcode":310000,"errmsg":"keywords not in content"}"#,
+            Some("HTTP 200 but the answer says errcode 310000: keywords not in content"),
+        );
+        check(Format::Wecom, r#"{"errcode":0,"errmsg":"ok"}"#, None);
+        check(
+            Format::Wecom,
+            r#"{"errcode":93000,"errmsg":"invalid webhook url"}"#,
+            Some("HTTP 200 but the answer says errcode 93000: invalid webhook url"),
+        );
+        check(Format::Feishu, r#"{"code":0,"msg":"success"}"#, None);
+        check(
+            Format::Feishu,
+            r#"{"code":19024,"msg":"Key Words Not Found"}"#,
+            Some("HTTP 200 but the answer says code 19024: Key Words Not Found"),
+        );
+        check(Format::Feishu, "not json", None);
+        check(Format::Slack, r#"{"errcode":1}"#, None);
     }
 
     #[test]

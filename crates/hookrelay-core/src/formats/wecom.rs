@@ -9,14 +9,14 @@
 use serde_json::{Value, json};
 
 use super::dingtalk::markdown_url;
-use super::{Level, Message, Target, chat_sample, no_body_error, truncate_bytes};
+use super::{Level, Message, Target, chat_code_error, chat_sample, truncate_bytes};
 use crate::event::Event;
 use crate::webhook::Webhook;
 
 pub(super) const TARGET: Target = Target {
     body,
     sample: chat_sample,
-    body_error: no_body_error,
+    body_error: |body| chat_code_error(body, "errcode", "errmsg"),
 };
 
 /// WeCom's limit on markdown content, in bytes.
