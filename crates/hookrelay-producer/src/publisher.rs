@@ -9,7 +9,7 @@
 
 use hookrelay_core::delivery::DeliveryKind;
 use hookrelay_core::formats;
-use hookrelay_core::job::JobRequest;
+use hookrelay_core::job::{JobDecodeError, JobRequest};
 use hookrelay_core::time::{now_ms, rfc3339_ms};
 use hookrelay_core::webhook::{validate_label, validate_name};
 use hookrelay_core::{DeliveryStatus, Event, JOB_VERSION, Job, Webhook};
@@ -304,7 +304,12 @@ fn next_job(
         ProducerError::Internal(format!("delivery {:?} has no stored job", view.id))
     })?;
     let mut job = Job::decode(raw.as_bytes()).map_err(|e| {
-        ProducerError::Internal(format!("stored job of delivery {:?}: {e}", view.id))
+        // The detailed decode messages may quote values of a job, which holds secrets.
+        let why = match e {
+            JobDecodeError::UnknownVersion(_) | JobDecodeError::NoVersion => e.to_string(),
+            JobDecodeError::NotJson(_) | JobDecodeError::Invalid(_) => "not a valid job".into(),
+        };
+        ProducerError::Internal(format!("stored job of delivery {:?}: {why}", view.id))
     })?;
     let made = view.attempts.iter().map(|a| a.attempt).max().unwrap_or(0);
     job.attempt = made + 1;

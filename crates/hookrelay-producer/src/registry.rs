@@ -112,7 +112,8 @@ impl Registry {
             Some(raw) => {
                 let webhook = serde_json::from_str(&raw).map_err(|e| {
                     ProducerError::Internal(format!(
-                        "stored webhook {name:?} of project {project:?} does not decode: {e}"
+                        "stored webhook {name:?} of project {project:?} does not decode: {}",
+                        decode_error(&e)
                     ))
                 })?;
                 Ok(Some((webhook, raw)))
@@ -133,7 +134,7 @@ impl Registry {
             .filter_map(|(name, raw)| match serde_json::from_str::<Webhook>(&raw) {
                 Ok(w) => Some(w),
                 Err(e) => {
-                    tracing::error!(project, webhook = %name, error = %e, "stored webhook does not decode; skipped");
+                    tracing::error!(project, webhook = %name, error = %decode_error(&e), "stored webhook does not decode; skipped");
                     None
                 }
             })
@@ -209,6 +210,17 @@ impl Registry {
             .await?;
         Ok(deleted == 1)
     }
+}
+
+/// Where and how a stored value failed to decode, without serde's message: that message may
+/// quote a value, and a stored webhook holds secrets.
+pub(crate) fn decode_error(e: &serde_json::Error) -> String {
+    format!(
+        "{:?} error at line {} column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
 }
 
 fn encode(webhook: &Webhook) -> Result<String, ProducerError> {

@@ -145,3 +145,30 @@ async fn a_dead_redis_gives_503_quickly() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_redis_that_stops_answering_gives_503_not_a_hang() {
+    let s = start().await;
+    s.create_webhook(webhook("w")).await;
+    // Every client's commands now wait: Redis is there but answers nothing for 12 s, longer
+    // than the API's probe (2 s) and Redis response (5 s) timeouts.
+    let mut conn = s.redis();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(12_000)
+        .arg("ALL")
+        .query(&mut conn)
+        .unwrap();
+
+    let started = Instant::now();
+    let (h, a) = tokio::join!(
+        s.raw(Method::GET, "/health", None, Vec::new()),
+        s.get("/v2.1/projects/p/webhooks/w")
+    );
+    assert_eq!(h.status, 503, "{}", h.text);
+    assert_eq!(a.status, 503, "{}", a.text);
+    assert!(a.error().starts_with("redis unavailable: "), "{}", a.text);
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(11), "took {elapsed:?}");
+    println!("answers with redis paused took {elapsed:?}");
+}

@@ -515,3 +515,34 @@ fn stored_webhook(s: &common::Server, name: &str) -> Webhook {
 fn uuid_like(s: &str) -> bool {
     s.len() == 36 && s.chars().filter(|&c| c == '-').count() == 4
 }
+
+#[tokio::test]
+async fn a_corrupted_stored_webhook_is_a_500_that_quotes_nothing() {
+    let s = start().await;
+    s.create_webhook(webhook("good")).await;
+    let mut conn = s.redis();
+    let _: () = conn
+        .hset(
+            Keys::new(PREFIX).webhooks("p"),
+            "broken",
+            r#"{"token": "tok-SECRET", "timeout": "whsec_SECRET"}"#,
+        )
+        .unwrap();
+    let a = s.get("/v2.1/projects/p/webhooks/broken").await;
+    assert_eq!(a.status, 500, "{}", a.text);
+    assert!(!a.text.contains("SECRET"), "{}", a.text);
+    assert!(a.error().contains("does not decode"), "{}", a.text);
+    // The list and the fan-out leave it out and go on.
+    let list = s.get("/v2.1/projects/p/webhooks").await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body.as_array().unwrap().len(), 1);
+    let published = s
+        .post(
+            "/v2.1/projects/p/events",
+            json!({"event": "deployment_request_finished", "object_type": "deployment",
+                   "object_name": "deployment-1", "data": {}}),
+        )
+        .await;
+    assert_eq!(published.status, 202);
+    assert_eq!(published.body["deliveries"].as_array().unwrap().len(), 1);
+}
