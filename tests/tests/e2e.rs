@@ -26,7 +26,8 @@ async fn an_event_reaches_every_matching_webhook_signed_and_recorded() {
     w["headers"] = json!([{"key": "X-Team", "value": "blue", "protected": false}]);
     let created = api.create_webhook(P, w).await;
     let secret = created["signing_secret"].as_str().unwrap().to_owned();
-    api.create_webhook(P, webhook("h2", &rx.url("/b"), "*")).await;
+    api.create_webhook(P, webhook("h2", &rx.url("/b"), "*"))
+        .await;
     let mut other = webhook("h3", &rx.url("/c"), "deployment_request_finished");
     other["object_name"] = json!("another");
     api.create_webhook(P, other).await;
@@ -35,11 +36,16 @@ async fn an_event_reaches_every_matching_webhook_signed_and_recorded() {
     api.create_webhook(P, disabled).await;
 
     let ids = api
-        .publish(P, event("deployment_request_finished", json!({"request_id": "r-1"})))
+        .publish(
+            P,
+            event("deployment_request_finished", json!({"request_id": "r-1"})),
+        )
         .await;
     assert_eq!(ids.len(), 2, "only h1 and h2 match");
     for id in &ids {
-        let d = api.wait_status(P, id, "succeeded", Duration::from_secs(10)).await;
+        let d = api
+            .wait_status(P, id, "succeeded", Duration::from_secs(10))
+            .await;
         let attempts = d["attempts"].as_array().unwrap();
         assert_eq!(attempts.len(), 1);
         assert_eq!(attempts[0]["status_code"], 200);
@@ -72,7 +78,12 @@ async fn an_event_reaches_every_matching_webhook_signed_and_recorded() {
     assert_eq!(a.header("webhook-signature"), Some(expected.as_str()));
     // Nothing is left in the queue keys.
     let mut c = redis.connection();
-    for key in ["hr:queue:ready", "hr:queue:inflight", "hr:queue:scheduled", "hr:queue:leases"] {
+    for key in [
+        "hr:queue:ready",
+        "hr:queue:inflight",
+        "hr:queue:scheduled",
+        "hr:queue:leases",
+    ] {
         let n: usize = redis::cmd("EXISTS").arg(key).query(&mut c).unwrap();
         assert_eq!(n, 0, "{key} left behind");
     }
@@ -88,7 +99,9 @@ async fn failures_are_retried_with_growing_delays_until_success() {
     w["retry"] = json!(true);
     api.create_webhook(P, w).await;
     let ids = api.publish(P, event("e", json!({}))).await;
-    let d = api.wait_status(P, &ids[0], "succeeded", Duration::from_secs(15)).await;
+    let d = api
+        .wait_status(P, &ids[0], "succeeded", Duration::from_secs(15))
+        .await;
     let attempts = d["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 3, "{d}");
     assert_eq!(attempts[0]["status_code"], 500);
@@ -99,7 +112,10 @@ async fn failures_are_retried_with_growing_delays_until_success() {
     let reqs = rx.requests();
     assert_eq!(reqs.len(), 3);
     // The same webhook-id on every attempt.
-    assert!(reqs.iter().all(|r| r.header("webhook-id") == Some(ids[0].as_str())));
+    assert!(
+        reqs.iter()
+            .all(|r| r.header("webhook-id") == Some(ids[0].as_str()))
+    );
     // Exponential: initial 200 ms, then 400 ms (±10 %), so the second gap is longer.
     let gap1 = reqs[1].at - reqs[0].at;
     let gap2 = reqs[2].at - reqs[1].at;
@@ -116,10 +132,13 @@ async fn attempts_run_out_and_without_retry_there_is_one() {
     let mut w = webhook("retrying", &rx.url("/r"), "e");
     w["retry"] = json!(true);
     api.create_webhook(P, w).await;
-    api.create_webhook(P, webhook("once", &rx.url("/o"), "e")).await;
+    api.create_webhook(P, webhook("once", &rx.url("/o"), "e"))
+        .await;
     let ids = api.publish(P, event("e", json!({}))).await;
     for id in &ids {
-        let d = api.wait_status(P, id, "failed", Duration::from_secs(15)).await;
+        let d = api
+            .wait_status(P, id, "failed", Duration::from_secs(15))
+            .await;
         let n = d["attempts"].as_array().unwrap().len();
         match d["webhook"].as_str().unwrap() {
             "retrying" => assert_eq!(n, 3, "HOOKRELAY_RETRY_MAX_ATTEMPTS=3: {d}"),
@@ -130,10 +149,16 @@ async fn attempts_run_out_and_without_retry_there_is_one() {
     // A failed delivery can be delivered again by hand.
     rx.set_reply(Reply::Status(200));
     let (status, _) = api
-        .call("POST", &format!("/projects/{P}/deliveries/{}/redeliver", ids[0]), None)
+        .call(
+            "POST",
+            &format!("/projects/{P}/deliveries/{}/redeliver", ids[0]),
+            None,
+        )
         .await;
     assert_eq!(status, 202);
-    let d = api.wait_status(P, &ids[0], "succeeded", Duration::from_secs(10)).await;
+    let d = api
+        .wait_status(P, &ids[0], "succeeded", Duration::from_secs(10))
+        .await;
     assert!(d["attempts"].as_array().unwrap().len() >= 2);
 }
 
@@ -145,7 +170,9 @@ async fn redirects_count_as_success_and_are_not_followed() {
     let rx = Receiver::start(Reply::Redirect(target.url("/elsewhere"))).await;
     api.create_webhook(P, webhook("h", &rx.url("/"), "e")).await;
     let ids = api.publish(P, event("e", json!({}))).await;
-    let d = api.wait_status(P, &ids[0], "succeeded", Duration::from_secs(10)).await;
+    let d = api
+        .wait_status(P, &ids[0], "succeeded", Duration::from_secs(10))
+        .await;
     assert_eq!(d["attempts"][0]["status_code"], 302);
     assert_eq!(target.count(), 0, "the redirect was followed");
 }
@@ -157,7 +184,9 @@ async fn the_default_timeout_is_ten_seconds() {
     let rx = Receiver::start(Reply::Slow(Duration::from_secs(14), 200)).await;
     api.create_webhook(P, webhook("h", &rx.url("/"), "e")).await;
     let ids = api.publish(P, event("e", json!({}))).await;
-    let d = api.wait_status(P, &ids[0], "failed", Duration::from_secs(20)).await;
+    let d = api
+        .wait_status(P, &ids[0], "failed", Duration::from_secs(20))
+        .await;
     let a = &d["attempts"][0];
     assert_eq!(a["error"], "timed out after 10 s", "{d}");
     let ms = a["duration_ms"].as_u64().unwrap();
@@ -172,7 +201,9 @@ async fn a_job_carrying_more_than_thirty_seconds_is_cut_to_thirty() {
     // The API refuses such a webhook; a job written by another producer can still carry it.
     let mut w = webhook("h", &rx.url("/"), "e");
     w["timeout"] = json!(45);
-    let (status, err) = api.call("POST", &format!("/projects/{P}/webhooks"), Some(w)).await;
+    let (status, err) = api
+        .call("POST", &format!("/projects/{P}/webhooks"), Some(w))
+        .await;
     assert_eq!(status, 400);
     assert!(err["error"].as_str().unwrap().contains("timeout"), "{err}");
     let job = json!({
@@ -183,11 +214,26 @@ async fn a_job_carrying_more_than_thirty_seconds_is_cut_to_thirty() {
     let mut c = redis.connection();
     let _: () = redis::cmd("HSET")
         .arg("hr:delivery:hand-made")
-        .arg(&["id", "hand-made", "project", P, "event", "e", "status", "pending"])
+        .arg(&[
+            "id",
+            "hand-made",
+            "project",
+            P,
+            "event",
+            "e",
+            "status",
+            "pending",
+        ])
         .query(&mut c)
         .unwrap();
-    let _: () = redis::cmd("LPUSH").arg("hr:queue:ready").arg(job.to_string()).query(&mut c).unwrap();
-    let d = api.wait_status(P, "hand-made", "failed", Duration::from_secs(40)).await;
+    let _: () = redis::cmd("LPUSH")
+        .arg("hr:queue:ready")
+        .arg(job.to_string())
+        .query(&mut c)
+        .unwrap();
+    let d = api
+        .wait_status(P, "hand-made", "failed", Duration::from_secs(40))
+        .await;
     assert_eq!(d["attempts"][0]["error"], "timed out after 30 s", "{d}");
 }
 
@@ -209,29 +255,45 @@ async fn webhook_tests_are_real_deliveries_with_ubiops_statuses() {
             "url": url, "object_type": "deployment", "object_name": "d1",
             "event": "deployment_request_finished", "timeout": timeout,
         });
-        let (status, created) = api.call("POST", &format!("/projects/{P}/webhooks-tests"), Some(body)).await;
+        let (status, created) = api
+            .call("POST", &format!("/projects/{P}/webhooks-tests"), Some(body))
+            .await;
         assert_eq!(status, 201, "{created}");
         assert_eq!(created["status"], "pending");
         assert!(created["error_message"].is_null());
         let id = created["id"].as_str().unwrap().to_owned();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let got = loop {
-            let (s, v) = api.call("GET", &format!("/projects/{P}/webhooks-tests/{id}"), None).await;
+            let (s, v) = api
+                .call("GET", &format!("/projects/{P}/webhooks-tests/{id}"), None)
+                .await;
             assert_eq!(s, 200);
             if v["status"] != "pending" {
                 break v;
             }
-            assert!(tokio::time::Instant::now() < deadline, "test {id} stuck: {v}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "test {id} stuck: {v}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         assert_eq!(got["status"], want, "{url}: {got}");
         match err {
             None => assert!(got["error_message"].is_null(), "{got}"),
-            Some(e) => assert!(got["error_message"].as_str().unwrap().contains(e), "{url}: {got}"),
+            Some(e) => assert!(
+                got["error_message"].as_str().unwrap().contains(e),
+                "{url}: {got}"
+            ),
         }
     }
     assert_eq!(ok.count(), 1);
-    let (s, _) = api.call("GET", &format!("/projects/{P}/webhooks-tests/no-such-test"), None).await;
+    let (s, _) = api
+        .call(
+            "GET",
+            &format!("/projects/{P}/webhooks-tests/no-such-test"),
+            None,
+        )
+        .await;
     assert_eq!(s, 404);
 }
 
@@ -243,19 +305,40 @@ async fn the_publish_command_enqueues_from_a_shell() {
     api.create_webhook(P, webhook("h", &rx.url("/"), "e")).await;
     let env = Env::new(&redis);
     let (code, out, err) = env.publish(&[
-        "--project", P, "--event", "e", "--object-type", "deployment", "--object-name", "d1",
-        "--data", "{\"k\":1}", "--id", "evt-42",
+        "--project",
+        P,
+        "--event",
+        "e",
+        "--object-type",
+        "deployment",
+        "--object-name",
+        "d1",
+        "--data",
+        "{\"k\":1}",
+        "--id",
+        "evt-42",
     ]);
     assert_eq!(code, 0, "{err}");
     let answer: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(answer["id"], "evt-42");
     let id = answer["deliveries"][0].as_str().unwrap().to_owned();
-    api.wait_status(P, &id, "succeeded", Duration::from_secs(10)).await;
+    api.wait_status(P, &id, "succeeded", Duration::from_secs(10))
+        .await;
     assert_eq!(rx.requests()[0].json()["data"]["k"], 1);
     // The same id again enqueues nothing and answers the same.
     let (code, out2, _) = env.publish(&[
-        "--project", P, "--event", "e", "--object-type", "deployment", "--object-name", "d1",
-        "--data", "{\"k\":1}", "--id", "evt-42",
+        "--project",
+        P,
+        "--event",
+        "e",
+        "--object-type",
+        "deployment",
+        "--object-name",
+        "d1",
+        "--data",
+        "{\"k\":1}",
+        "--id",
+        "evt-42",
     ]);
     assert_eq!(code, 0);
     assert_eq!(out2, out);
@@ -282,7 +365,8 @@ async fn separate_api_and_worker_processes_share_one_redis() {
     assert_eq!(api.delivery(P, &ids[0]).await["status"], "pending");
     let _w1 = env.spawn("worker").await;
     let _w2 = env.spawn("worker").await;
-    api.wait_status(P, &ids[0], "succeeded", Duration::from_secs(10)).await;
+    api.wait_status(P, &ids[0], "succeeded", Duration::from_secs(10))
+        .await;
     let more: Vec<String> = {
         let mut all = Vec::new();
         for _ in 0..50 {
@@ -291,7 +375,8 @@ async fn separate_api_and_worker_processes_share_one_redis() {
         all
     };
     for id in &more {
-        api.wait_status(P, id, "succeeded", Duration::from_secs(10)).await;
+        api.wait_status(P, id, "succeeded", Duration::from_secs(10))
+            .await;
     }
     assert_eq!(rx.count(), 51, "each delivery exactly once");
 }
@@ -307,20 +392,43 @@ async fn the_official_standard_webhooks_verifier_accepts_every_delivery() {
     let created = api.create_webhook(P, w).await;
     let old_secret = created["signing_secret"].as_str().unwrap().to_owned();
     let ids = api.publish(P, event("e", json!({"n": "ünïcode ✓"}))).await;
-    api.wait_status(P, &ids[0], "succeeded", Duration::from_secs(10)).await;
+    api.wait_status(P, &ids[0], "succeeded", Duration::from_secs(10))
+        .await;
     // Rotate: from now on both secrets sign.
-    let (s, rotated) = api.call("POST", &format!("/projects/{P}/webhooks/h/secret/rotate"), None).await;
+    let (s, rotated) = api
+        .call(
+            "POST",
+            &format!("/projects/{P}/webhooks/h/secret/rotate"),
+            None,
+        )
+        .await;
     assert_eq!(s, 200, "{rotated}");
     let new_secret = rotated["signing_secret"].as_str().unwrap().to_owned();
     assert_ne!(new_secret, old_secret);
-    let (s, shown) = api.call("GET", &format!("/projects/{P}/webhooks/h/secret"), None).await;
+    let (s, shown) = api
+        .call("GET", &format!("/projects/{P}/webhooks/h/secret"), None)
+        .await;
     assert_eq!(s, 200);
     assert_eq!(shown["signing_secret"], new_secret.as_str());
-    let ids = api.publish(P, event("e", json!({"after": "rotation"}))).await;
-    api.wait_status(P, &ids[0], "succeeded", Duration::from_secs(10)).await;
+    let ids = api
+        .publish(P, event("e", json!({"after": "rotation"})))
+        .await;
+    api.wait_status(P, &ids[0], "succeeded", Duration::from_secs(10))
+        .await;
     let reqs = rx.requests();
-    assert_eq!(reqs.len(), 3, "first attempt, its retry, and one after the rotation");
-    assert_eq!(reqs[2].header("webhook-signature").unwrap().split(' ').count(), 2);
+    assert_eq!(
+        reqs.len(),
+        3,
+        "first attempt, its retry, and one after the rotation"
+    );
+    assert_eq!(
+        reqs[2]
+            .header("webhook-signature")
+            .unwrap()
+            .split(' ')
+            .count(),
+        2
+    );
 
     let dir = std::env::temp_dir().join(format!("hookrelay-sig-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -341,8 +449,13 @@ async fn the_official_standard_webhooks_verifier_accepts_every_delivery() {
         .collect();
     let file = dir.join("cases.json");
     std::fs::write(&file, serde_json::to_vec(&cases).unwrap()).unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/verify_standardwebhooks.py");
-    let out = std::process::Command::new("python3").arg(script).arg(&file).output().expect("python3");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/verify_standardwebhooks.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .expect("python3");
     assert!(
         out.status.success(),
         "standardwebhooks verifier refused a delivery:\n{}{}",
