@@ -45,7 +45,11 @@ pub fn worker_name() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "worker".to_owned());
     let host: String = host
@@ -59,7 +63,12 @@ pub fn worker_name() -> String {
 fn rand_u32() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     h.finish() as u32
 }
 
@@ -108,14 +117,24 @@ impl Deliverer {
         self.held.remove(&job.id);
         let r = &outcome.record;
         match status {
-            DeliveryStatus::Succeeded => tracing::debug!(delivery_id = %job.id, webhook = job.webhook.as_deref().unwrap_or(""), attempt = job.attempt, status_code = r.status_code, duration_ms = r.duration_ms, "delivered"),
-            DeliveryStatus::Retrying => tracing::info!(delivery_id = %job.id, webhook = job.webhook.as_deref().unwrap_or(""), attempt = job.attempt, error = r.error.as_deref().unwrap_or(""), next_attempt_in_ms = next.as_ref().map(|(_, due)| due - now_ms()).unwrap_or(0), "attempt failed; retry scheduled"),
-            _ => tracing::warn!(delivery_id = %job.id, webhook = job.webhook.as_deref().unwrap_or(""), attempt = job.attempt, error = r.error.as_deref().unwrap_or(""), "delivery failed"),
+            DeliveryStatus::Succeeded => {
+                tracing::debug!(delivery_id = %job.id, webhook = job.webhook.as_deref().unwrap_or(""), attempt = job.attempt, status_code = r.status_code, duration_ms = r.duration_ms, "delivered")
+            }
+            DeliveryStatus::Retrying => {
+                tracing::info!(delivery_id = %job.id, webhook = job.webhook.as_deref().unwrap_or(""), attempt = job.attempt, error = r.error.as_deref().unwrap_or(""), next_attempt_in_ms = next.as_ref().map(|(_, due)| due - now_ms()).unwrap_or(0), "attempt failed; retry scheduled")
+            }
+            _ => {
+                tracing::warn!(delivery_id = %job.id, webhook = job.webhook.as_deref().unwrap_or(""), attempt = job.attempt, error = r.error.as_deref().unwrap_or(""), "delivery failed")
+            }
         }
     }
 
     /// Success, a scheduled retry, or the end.
-    fn classify(&self, job: &Job, outcome: &AttemptOutcome) -> (DeliveryStatus, Option<(Job, i64)>) {
+    fn classify(
+        &self,
+        job: &Job,
+        outcome: &AttemptOutcome,
+    ) -> (DeliveryStatus, Option<(Job, i64)>) {
         if outcome.success {
             return (DeliveryStatus::Succeeded, None);
         }
@@ -137,7 +156,10 @@ impl Deliverer {
     }
 }
 
-async fn deliver(job: Job, deliverer: Data<Arc<Deliverer>>) -> Result<(), std::convert::Infallible> {
+async fn deliver(
+    job: Job,
+    deliverer: Data<Arc<Deliverer>>,
+) -> Result<(), std::convert::Infallible> {
     deliverer.process(job).await;
     Ok(())
 }
@@ -149,7 +171,8 @@ pub async fn run(
     settings: WorkerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
-    let http = HttpDeliverer::new(settings.http.clone()).map_err(|e| WorkerError::Http(e.to_string()))?;
+    let http =
+        HttpDeliverer::new(settings.http.clone()).map_err(|e| WorkerError::Http(e.to_string()))?;
     let worker = worker_name();
     let held = HeldJobs::default();
     let lease = settings.recovery_timeout;
@@ -171,7 +194,12 @@ pub async fn run(
     let name = worker.clone();
     let result = Monitor::new()
         .register(move |_restarts| {
-            let backend = RedisBackend::new(queue.clone(), name.clone(), held.clone(), backend_settings.clone());
+            let backend = RedisBackend::new(
+                queue.clone(),
+                name.clone(),
+                held.clone(),
+                backend_settings.clone(),
+            );
             WorkerBuilder::new(name.clone())
                 .backend(backend)
                 .concurrency(backend_settings.concurrency)

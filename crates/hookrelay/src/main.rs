@@ -18,7 +18,11 @@ use tokio::sync::watch;
 use crate::settings::Settings;
 
 #[derive(Parser, Debug)]
-#[command(name = "hookrelay", version, about = "Durable webhook delivery on Redis")]
+#[command(
+    name = "hookrelay",
+    version,
+    about = "Durable webhook delivery on Redis"
+)]
 struct Cli {
     /// A TOML settings file (names as in config/default.toml). Also HOOKRELAY_CONFIG.
     #[arg(long, global = true, env = "HOOKRELAY_CONFIG")]
@@ -70,7 +74,9 @@ struct PublishArgs {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().flatten_event(true).init();
     } else {
@@ -78,10 +84,13 @@ fn init_logging(json: bool) {
     }
 }
 
-/// A shutdown signal that several tasks can wait on: SIGINT or SIGTERM.
-fn shutdown_channel() -> watch::Receiver<bool> {
+/// A shutdown signal that several tasks can wait on: SIGINT or SIGTERM, or a role that
+/// failed (so `serve` never keeps a worker running without its API, or the reverse).
+fn shutdown_channel() -> (watch::Sender<bool>, watch::Receiver<bool>) {
     let (tx, rx) = watch::channel(false);
+    let signal_tx = tx.clone();
     tokio::spawn(async move {
+        let tx = signal_tx;
         let term = async {
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                 Ok(mut s) => {
@@ -97,7 +106,7 @@ fn shutdown_channel() -> watch::Receiver<bool> {
         tracing::info!("shutdown requested");
         let _ = tx.send(true);
     });
-    rx
+    (tx, rx)
 }
 
 async fn wait_for(mut rx: watch::Receiver<bool>) {
@@ -113,7 +122,7 @@ async fn connect(settings: &Settings, shutdown: &watch::Receiver<bool>) -> anyho
             Ok(q) => return Ok(q.with_retention(settings.retention)),
             Err(e) => {
                 tries += 1;
-                if tries == 1 || tries % 30 == 0 {
+                if tries == 1 || tries.is_multiple_of(30) {
                     tracing::warn!(error = %e, "redis is not reachable yet; retrying");
                 }
                 if *shutdown.borrow() {
@@ -150,7 +159,11 @@ fn api_settings(s: &Settings) -> anyhow::Result<hookrelay_producer::ApiSettings>
     })
 }
 
-async fn run_api(settings: &Settings, queue: Queue, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+async fn run_api(
+    settings: &Settings,
+    queue: Queue,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let state = hookrelay_producer::AppState::new(queue, api_settings(settings)?);
     let app = hookrelay_producer::app(state);
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -164,7 +177,11 @@ async fn run_api(settings: &Settings, queue: Queue, shutdown: watch::Receiver<bo
     Ok(())
 }
 
-async fn run_worker(settings: &Settings, queue: Queue, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+async fn run_worker(
+    settings: &Settings,
+    queue: Queue,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     hookrelay_worker::run(queue, worker_settings(settings), wait_for(shutdown))
         .await
         .context("worker")
@@ -184,7 +201,8 @@ async fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("redis unavailable at HOOKRELAY_REDIS_URL: {e}"))?
         .with_retention(settings.retention);
-    let publisher = hookrelay_producer::Publisher::new(queue);
+    let registry = hookrelay_producer::Registry::new(&queue);
+    let publisher = hookrelay_producer::Publisher::new(queue, registry);
     let input = hookrelay_producer::EventIn {
         id: args.id,
         event: args.event,
@@ -208,23 +226,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Publish(args) => publish(&settings, args).await,
         Command::Api => {
-            let shutdown = shutdown_channel();
+            let (_tx, shutdown) = shutdown_channel();
             api_settings(&settings)?;
             let queue = connect(&settings, &shutdown).await?;
             run_api(&settings, queue, shutdown).await
         }
         Command::Worker => {
-            let shutdown = shutdown_channel();
+            let (_tx, shutdown) = shutdown_channel();
             let queue = connect(&settings, &shutdown).await?;
             run_worker(&settings, queue, shutdown).await
         }
         Command::Serve => {
-            let shutdown = shutdown_channel();
+            let (tx, shutdown) = shutdown_channel();
             api_settings(&settings)?;
             let queue = connect(&settings, &shutdown).await?;
+            let stop_all = |r: anyhow::Result<()>| {
+                if r.is_err() {
+                    let _ = tx.send(true);
+                }
+                r
+            };
+            let api_queue = queue.clone();
             let (api, worker) = tokio::join!(
-                run_api(&settings, queue.clone(), shutdown.clone()),
-                run_worker(&settings, queue, shutdown)
+                async { stop_all(run_api(&settings, api_queue, shutdown.clone()).await) },
+                async { stop_all(run_worker(&settings, queue, shutdown.clone()).await) }
             );
             api.and(worker)
         }
@@ -233,7 +258,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("hookrelay: cannot start the runtime: {e}");

@@ -44,11 +44,14 @@ impl Settings {
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(path) = file {
             if !std::path::Path::new(path).is_file() {
-                return Err(SettingsError(format!("config file {path:?} does not exist")));
+                return Err(SettingsError(format!(
+                    "config file {path:?} does not exist"
+                )));
             }
             builder = builder.add_source(config::File::new(path, config::FileFormat::Toml));
         }
-        builder = builder.add_source(config::Environment::with_prefix("HOOKRELAY").prefix_separator("_"));
+        builder =
+            builder.add_source(config::Environment::with_prefix("HOOKRELAY").prefix_separator("_"));
         let raw = builder
             .build()
             .map_err(|e| SettingsError(format!("reading settings: {e}")))?;
@@ -66,45 +69,73 @@ impl Settings {
     }
 
     fn from_map(map: &HashMap<String, String>) -> Result<Self, SettingsError> {
-        let get = |name: &str| map.get(name).map(|s| s.trim().to_owned()).unwrap_or_default();
+        let get = |name: &str| {
+            map.get(name)
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default()
+        };
         fn num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, SettingsError> {
             v.parse::<T>()
                 .map_err(|_| bad(name, format!("must be a number, got {v:?}")))
         }
         let listen_raw = get("listen");
-        let listen: SocketAddr = listen_raw
-            .parse()
-            .map_err(|_| bad("listen", format!("must be an address such as 127.0.0.1:8080, got {listen_raw:?}")))?;
+        let listen: SocketAddr = listen_raw.parse().map_err(|_| {
+            bad(
+                "listen",
+                format!("must be an address such as 127.0.0.1:8080, got {listen_raw:?}"),
+            )
+        })?;
         let redis_url = get("redis_url");
-        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://") || redis_url.starts_with("unix://")) {
-            return Err(bad("redis_url", "must start with redis://, rediss:// or unix://"));
+        if !(redis_url.starts_with("redis://")
+            || redis_url.starts_with("rediss://")
+            || redis_url.starts_with("unix://"))
+        {
+            return Err(bad(
+                "redis_url",
+                "must start with redis://, rediss:// or unix://",
+            ));
         }
         let key_prefix = get("key_prefix");
-        if key_prefix.is_empty() || key_prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if key_prefix.is_empty()
+            || key_prefix
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(bad("key_prefix", "must be non-empty without spaces"));
         }
         let api_token = Some(get("api_token")).filter(|t| !t.is_empty());
-        if let Some(t) = &api_token {
-            if t.len() < 8 {
-                return Err(bad("api_token", "must be at least 8 characters"));
-            }
+        if api_token.as_ref().is_some_and(|t| t.len() < 8) {
+            return Err(bad("api_token", "must be at least 8 characters"));
         }
         let concurrency: usize = num("concurrency", &get("concurrency"))?;
         if !(1..=10_000).contains(&concurrency) {
-            return Err(bad("concurrency", format!("must be 1 to 10000, got {concurrency}")));
+            return Err(bad(
+                "concurrency",
+                format!("must be 1 to 10000, got {concurrency}"),
+            ));
         }
-        let allowed_targets = TargetPolicy::parse(&get("allowed_targets")).map_err(|e| SettingsError(e.to_string()))?;
+        let allowed_targets = TargetPolicy::parse(&get("allowed_targets"))
+            .map_err(|e| SettingsError(e.to_string()))?;
         let retry = RetryPolicy {
             max_attempts: num("retry_max_attempts", &get("retry_max_attempts"))?,
-            initial_interval: Duration::from_millis(num("retry_initial_interval_ms", &get("retry_initial_interval_ms"))?),
-            max_interval: Duration::from_millis(num("retry_max_interval_ms", &get("retry_max_interval_ms"))?),
+            initial_interval: Duration::from_millis(num(
+                "retry_initial_interval_ms",
+                &get("retry_initial_interval_ms"),
+            )?),
+            max_interval: Duration::from_millis(num(
+                "retry_max_interval_ms",
+                &get("retry_max_interval_ms"),
+            )?),
             multiplier: num("retry_multiplier", &get("retry_multiplier"))?,
             randomization_factor: num("retry_randomization", &get("retry_randomization"))?,
         };
         retry.validate().map_err(|e| SettingsError(e.to_string()))?;
         let recovery_ms: u64 = num("recovery_timeout_ms", &get("recovery_timeout_ms"))?;
         if !(300..=60_000).contains(&recovery_ms) {
-            return Err(bad("recovery_timeout_ms", format!("must be 300 to 60000, got {recovery_ms}")));
+            return Err(bad(
+                "recovery_timeout_ms",
+                format!("must be 300 to 60000, got {recovery_ms}"),
+            ));
         }
         let retention_secs: u64 = num("retention_secs", &get("retention_secs"))?;
         if retention_secs < 60 {
@@ -114,7 +145,8 @@ impl Settings {
         if !(1024..=64 * 1024 * 1024).contains(&body_limit) {
             return Err(bad("body_limit_bytes", "must be 1024 to 67108864"));
         }
-        let max_response_body: usize = num("max_response_body_bytes", &get("max_response_body_bytes"))?;
+        let max_response_body: usize =
+            num("max_response_body_bytes", &get("max_response_body_bytes"))?;
         if max_response_body > 16 * 1024 * 1024 {
             return Err(bad("max_response_body_bytes", "must be at most 16777216"));
         }
@@ -122,7 +154,12 @@ impl Settings {
         let log_json = match get("log_format").as_str() {
             "text" | "" => false,
             "json" => true,
-            other => return Err(bad("log_format", format!("must be text or json, got {other:?}"))),
+            other => {
+                return Err(bad(
+                    "log_format",
+                    format!("must be text or json, got {other:?}"),
+                ));
+            }
         };
         Ok(Self {
             redis_url,
@@ -161,8 +198,14 @@ mod tests {
     fn check(name: &str, value: &str, want: &str) {
         let mut m = defaults();
         m.insert(name.into(), value.into());
-        let err = Settings::from_map(&m).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains(want), "{name}={value:?} gave {err:?}, wanted {want:?}");
+        let err = Settings::from_map(&m)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains(want),
+            "{name}={value:?} gave {err:?}, wanted {want:?}"
+        );
     }
 
     #[test]
@@ -173,12 +216,24 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_setting() {
-        check("retry_multiplier", "abc", "HOOKRELAY_RETRY_MULTIPLIER: must be a number");
+        check(
+            "retry_multiplier",
+            "abc",
+            "HOOKRELAY_RETRY_MULTIPLIER: must be a number",
+        );
         check("retry_multiplier", "0.5", "HOOKRELAY_RETRY_MULTIPLIER");
         check("listen", "nowhere", "HOOKRELAY_LISTEN: must be an address");
         check("concurrency", "0", "HOOKRELAY_CONCURRENCY");
-        check("recovery_timeout_ms", "120000", "HOOKRELAY_RECOVERY_TIMEOUT_MS");
-        check("allowed_targets", "10.0.0.0/8,bogus", "HOOKRELAY_ALLOWED_TARGETS");
+        check(
+            "recovery_timeout_ms",
+            "120000",
+            "HOOKRELAY_RECOVERY_TIMEOUT_MS",
+        );
+        check(
+            "allowed_targets",
+            "10.0.0.0/8,bogus",
+            "HOOKRELAY_ALLOWED_TARGETS",
+        );
         check("redis_url", "http://x", "HOOKRELAY_REDIS_URL");
         check("log_format", "xml", "HOOKRELAY_LOG_FORMAT");
         check("api_token", "short", "HOOKRELAY_API_TOKEN");
