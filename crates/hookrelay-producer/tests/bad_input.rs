@@ -94,3 +94,35 @@ async fn unknown_routes_and_methods_answer_json() {
     let a = s.call(Method::DELETE, "/health", None).await;
     assert_eq!(a.status, 405, "{}", a.text);
 }
+
+#[tokio::test]
+async fn bad_paths_and_query_strings_are_400_or_no_match() {
+    let s = start().await;
+    let a = s.get("/v2.1/projects/%FF%FE/webhooks").await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert!(!a.error().is_empty());
+    let a = s
+        .get(&format!("/v2.1/projects/{}/webhooks", "p".repeat(65)))
+        .await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert!(a.error().starts_with("project:"), "{}", a.text);
+    for query in [
+        "labels=%FF",
+        "labels=%",
+        "event=%E2%82",
+        "object_type=&labels=",
+    ] {
+        let a = s.get(&format!("/v2.1/projects/p/webhooks?{query}")).await;
+        assert!(
+            a.status == 200 || a.status == 400,
+            "{query}: {} {}",
+            a.status,
+            a.text
+        );
+        assert!(
+            a.body.is_array() || a.body["error"].is_string(),
+            "{query}: {}",
+            a.text
+        );
+    }
+}
