@@ -470,12 +470,11 @@ async fn the_official_ubiops_client_works_against_the_binary() {
     let redis = RedisServer::start();
     let (p, _api) = serve(&redis).await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/ubiops_client.py");
-    let rx = Receiver::start(Reply::Status(200)).await;
     let out = std::process::Command::new("python3")
         .arg(script)
-        .env("HOOKRELAY_BASE_URL", format!("{}/v2.1", p.base))
+        .env("HOOKRELAY_URL", format!("{}/v2.1", p.base))
         .env("HOOKRELAY_TOKEN", hookrelay_tests::TOKEN)
-        .env("HOOKRELAY_RECEIVER_URL", rx.url("/ubiops"))
+        .env("HOOKRELAY_PROJECT", "ubiops-e2e")
         .output()
         .expect("python3");
     assert!(
