@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use hookrelay_testkit::{RedisServer, free_port, wait_until};
+pub mod support;
 use serde_json::Value;
 
 /// The API token every test instance uses.
@@ -33,7 +34,10 @@ pub fn binary() -> PathBuf {
             .current_dir(&root)
             .status()
             .expect("run cargo build");
-        assert!(status.success(), "cargo build --release --bin hookrelay failed");
+        assert!(
+            status.success(),
+            "cargo build --release --bin hookrelay failed"
+        );
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| root.join("target"));
@@ -65,7 +69,10 @@ impl Env {
             ("HOOKRELAY_REDIS_URL", redis.url()),
             ("HOOKRELAY_KEY_PREFIX", "hr".to_string()),
             ("HOOKRELAY_API_TOKEN", TOKEN.to_string()),
-            ("HOOKRELAY_ALLOWED_TARGETS", "127.0.0.0/8,::1/128".to_string()),
+            (
+                "HOOKRELAY_ALLOWED_TARGETS",
+                "127.0.0.0/8,::1/128".to_string(),
+            ),
             ("HOOKRELAY_RECOVERY_TIMEOUT_MS", "3000".to_string()),
             ("HOOKRELAY_RETRY_INITIAL_INTERVAL_MS", "200".to_string()),
             ("HOOKRELAY_RETRY_MAX_INTERVAL_MS", "1000".to_string()),
@@ -89,7 +96,10 @@ impl Env {
     /// Starts `hookrelay <role>`; for `serve` and `api`, waits until `/health` answers.
     pub async fn spawn(&self, role: &str) -> Process {
         let port = free_port();
-        let log = std::env::temp_dir().join(format!("hookrelay-{role}-{}-{port}.log", std::process::id()));
+        let log = std::env::temp_dir().join(format!(
+            "hookrelay-{role}-{}-{port}.log",
+            std::process::id()
+        ));
         let file = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(binary());
         cmd.arg(role)
@@ -113,7 +123,14 @@ impl Env {
             let client = reqwest::Client::new();
             wait_until(Duration::from_secs(20), "hookrelay /health", || {
                 let (client, url) = (client.clone(), url.clone());
-                async move { client.get(&url).send().await.map(|r| r.status().is_success()).unwrap_or(false) }
+                async move {
+                    client
+                        .get(&url)
+                        .send()
+                        .await
+                        .map(|r| r.status().is_success())
+                        .unwrap_or(false)
+                }
             })
             .await;
         }
@@ -123,7 +140,10 @@ impl Env {
     /// Runs `hookrelay publish …` and returns (exit code, stdout, stderr).
     pub fn publish(&self, args: &[&str]) -> (i32, String, String) {
         let mut cmd = Command::new(binary());
-        cmd.arg("publish").args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+        cmd.arg("publish")
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }
@@ -205,7 +225,10 @@ impl Api {
     pub fn new(base: &str) -> Self {
         Self {
             base: format!("{base}/v2.1"),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
         }
     }
 
@@ -213,7 +236,10 @@ impl Api {
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let url = format!("{}{path}", self.base);
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.client.request(method, &url).header("Authorization", format!("Token {TOKEN}"));
+        let mut req = self
+            .client
+            .request(method, &url)
+            .header("Authorization", format!("Token {TOKEN}"));
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -225,14 +251,18 @@ impl Api {
 
     /// Creates a webhook in `project` (201 expected).
     pub async fn create_webhook(&self, project: &str, body: Value) -> Value {
-        let (status, v) = self.call("POST", &format!("/projects/{project}/webhooks"), Some(body)).await;
+        let (status, v) = self
+            .call("POST", &format!("/projects/{project}/webhooks"), Some(body))
+            .await;
         assert_eq!(status, 201, "create webhook: {v}");
         v
     }
 
     /// Publishes an event (202 expected); returns the delivery ids.
     pub async fn publish(&self, project: &str, body: Value) -> Vec<String> {
-        let (status, v) = self.call("POST", &format!("/projects/{project}/events"), Some(body)).await;
+        let (status, v) = self
+            .call("POST", &format!("/projects/{project}/events"), Some(body))
+            .await;
         assert_eq!(status, 202, "publish: {v}");
         v["deliveries"]
             .as_array()
@@ -244,20 +274,56 @@ impl Api {
 
     /// Reads one delivery.
     pub async fn delivery(&self, project: &str, id: &str) -> Value {
-        let (status, v) = self.call("GET", &format!("/projects/{project}/deliveries/{id}"), None).await;
+        let (status, v) = self
+            .call("GET", &format!("/projects/{project}/deliveries/{id}"), None)
+            .await;
         assert_eq!(status, 200, "delivery {id}: {v}");
         v
     }
 
     /// Waits until a delivery reaches `status`.
-    pub async fn wait_status(&self, project: &str, id: &str, status: &str, timeout: Duration) -> Value {
+    pub async fn wait_status(
+        &self,
+        project: &str,
+        id: &str,
+        status: &str,
+        timeout: Duration,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let v = self.delivery(project, id).await;
             if v["status"] == status {
                 return v;
             }
-            assert!(tokio::time::Instant::now() < deadline, "delivery {id} never reached {status}: {v}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "delivery {id} never reached {status}: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Api {
+    /// Waits until a webhook test leaves `pending`; returns its record.
+    pub async fn wait_test(&self, project: &str, id: &str, timeout: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let (status, v) = self
+                .call(
+                    "GET",
+                    &format!("/projects/{project}/webhooks-tests/{id}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "webhook test {id}: {v}");
+            if v["status"] != "pending" {
+                return v;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "webhook test {id} stuck: {v}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
