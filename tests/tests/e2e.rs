@@ -262,21 +262,7 @@ async fn webhook_tests_are_real_deliveries_with_ubiops_statuses() {
         assert_eq!(created["status"], "pending");
         assert!(created["error_message"].is_null());
         let id = created["id"].as_str().unwrap().to_owned();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let got = loop {
-            let (s, v) = api
-                .call("GET", &format!("/projects/{P}/webhooks-tests/{id}"), None)
-                .await;
-            assert_eq!(s, 200);
-            if v["status"] != "pending" {
-                break v;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "test {id} stuck: {v}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let got = api.wait_test(P, &id, Duration::from_secs(10)).await;
         assert_eq!(got["status"], want, "{url}: {got}");
         match err {
             None => assert!(got["error_message"].is_null(), "{got}"),

@@ -170,18 +170,7 @@ async fn comet_triggers_tests_and_github_actions() {
         .await;
     assert_eq!(s, 202, "{test}");
     let id = test["id"].as_str().unwrap().to_owned();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let record = loop {
-        let (s, v) = api
-            .call("GET", &format!("/projects/ws/webhooks-tests/{id}"), None)
-            .await;
-        assert_eq!(s, 200);
-        if v["status"] != "pending" {
-            break v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let record = api.wait_test("ws", &id, Duration::from_secs(10)).await;
     assert_eq!(record["status"], "failed");
     assert!(
         record["error_message"].as_str().unwrap().contains("418"),
