@@ -84,6 +84,12 @@ struct Deliverer {
 impl Deliverer {
     /// One attempt of one job, from send to settle. Never fails: every outcome is recorded.
     async fn process(&self, job: Job) {
+        // Whatever happens below (even a panic caught by apalis), the job stops being held by
+        // this worker: its lease is no longer renewed, and another claim takes it back.
+        let _held = HeldGuard {
+            held: &self.held,
+            id: &job.id,
+        };
         let outcome = self.http.attempt(&job, &self.worker).await;
         let (status, next) = self.classify(&job, &outcome);
         let next_ref = next.as_ref().map(|(j, due)| (j, *due));
@@ -114,7 +120,6 @@ impl Deliverer {
                 }
             }
         }
-        self.held.remove(&job.id);
         let r = &outcome.record;
         match status {
             DeliveryStatus::Succeeded => {
@@ -153,6 +158,18 @@ impl Deliverer {
             }
             None => (DeliveryStatus::Failed, None),
         }
+    }
+}
+
+/// Marks a job no longer held when dropped.
+struct HeldGuard<'a> {
+    held: &'a HeldJobs,
+    id: &'a str,
+}
+
+impl Drop for HeldGuard<'_> {
+    fn drop(&mut self) {
+        self.held.remove(self.id);
     }
 }
 
@@ -202,6 +219,7 @@ pub async fn run(
             );
             WorkerBuilder::new(name.clone())
                 .backend(backend)
+                .catch_panic()
                 .concurrency(backend_settings.concurrency)
                 .data(deliverer.clone())
                 .build(deliver)
