@@ -1,0 +1,188 @@
+//! `backlog`: does a large backlog cost more per job than a small one? Jobs are enqueued
+//! while no worker runs (with the `Publisher` code `hookrelay publish` uses), then:
+//!
+//! - the claim script is timed directly (claim a batch, hand it back, repeat) with 10 jobs
+//!   waiting and again with the whole backlog waiting;
+//! - one worker drains the backlog, and the delivery rate is printed per tenth of the
+//!   backlog: the first tenth is delivered with the whole backlog waiting, the last with
+//!   almost nothing waiting.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hookrelay_queue::Queue;
+
+use crate::load::enqueue_direct;
+use crate::procstat::RssSampler;
+use crate::redisinfo::used_memory;
+use crate::report::{Percentiles, Table, mib, ms, rate, secs};
+use crate::scenarios::{Deliveries, Opts, count, load_average, setup, wait_delivered};
+use crate::stack::Stack;
+
+/// Claim rounds per probe.
+const PROBE_ROUNDS: usize = 300;
+/// Lease of the probe's claims (they are handed back at once).
+const PROBE_LEASE: Duration = Duration::from_secs(60);
+
+/// Claims `batch` jobs and hands them back, `PROBE_ROUNDS` times; returns the round-trip
+/// time of each claim (µs).
+async fn probe_claims(stack: &Stack, batch: usize) -> anyhow::Result<Percentiles> {
+    let queue = Queue::connect(&stack.redis_url(), stack.keys.clone()).await?;
+    let mut times = Vec::with_capacity(PROBE_ROUNDS);
+    for _ in 0..PROBE_ROUNDS {
+        let start = Instant::now();
+        let claimed = queue.claim("bench-probe", batch, PROBE_LEASE).await?;
+        times.push(start.elapsed().as_micros() as u64);
+        let ids: Vec<String> = claimed
+            .jobs
+            .iter()
+            .filter_map(|raw| {
+                serde_json::from_str::<serde_json::Value>(raw)
+                    .ok()
+                    .and_then(|j| j["id"].as_str().map(str::to_owned))
+            })
+            .collect();
+        anyhow::ensure!(ids.len() == claimed.jobs.len(), "a claimed job has no id");
+        queue.release("bench-probe", &ids).await?;
+    }
+    Ok(Percentiles::new(times))
+}
+
+/// Runs the scenario and prints its tables.
+pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
+    let n = opts.jobs.max(20);
+    println!(
+        "\n## backlog: {} jobs waiting, then one worker drains them",
+        count(n)
+    );
+    let mut s = setup(opts, bin).await?;
+    let url = s.stack.redis_url();
+    let mem_empty = used_memory(&mut s.stack.conn).await?;
+
+    // A backlog of 10, probed.
+    enqueue_direct(&url, 10, opts.enqueue_concurrency, opts.pad_bytes).await?;
+    let small: Vec<(usize, Percentiles)> = vec![
+        (10, probe_claims(&s.stack, 10).await?),
+        (64, probe_claims(&s.stack, 64).await?),
+    ];
+
+    // The rest of the backlog, then probed again.
+    let (done, took) =
+        enqueue_direct(&url, n - 10, opts.enqueue_concurrency, opts.pad_bytes).await?;
+    let waiting = s.stack.ready_len().await?;
+    let mem_full = used_memory(&mut s.stack.conn).await?;
+    let mut t = Table::new(
+        "building the backlog (Publisher, no worker running)",
+        &["", ""],
+    );
+    t.row(["events enqueued".to_owned(), count(done + 10)]);
+    t.row(["time".to_owned(), secs(took)]);
+    t.row([
+        format!("enqueue rate ({} at once)", opts.enqueue_concurrency),
+        rate(done, took),
+    ]);
+    t.row(["jobs waiting (LLEN ready)".to_owned(), count(waiting)]);
+    t.row(["Redis used_memory".to_owned(), mib(mem_full)]);
+    t.row([
+        "Redis memory per waiting delivery (job + record + index)".to_owned(),
+        format!(
+            "{} B",
+            count(mem_full.saturating_sub(mem_empty) / waiting.max(1))
+        ),
+    ]);
+    t.print();
+
+    let large: Vec<(usize, Percentiles)> = vec![
+        (10, probe_claims(&s.stack, 10).await?),
+        (64, probe_claims(&s.stack, 64).await?),
+    ];
+    let mut t = Table::new(
+        &format!("claim script round trip ({PROBE_ROUNDS} claims each, handed back after each)"),
+        &["jobs waiting", "batch", "p50", "p99", "max"],
+    );
+    for (backlog, rows) in [(10u64, &small), (waiting, &large)] {
+        for (batch, p) in rows {
+            t.row([
+                count(backlog),
+                batch.to_string(),
+                ms(p.at(50.0)),
+                ms(p.at(99.0)),
+                ms(p.max()),
+            ]);
+        }
+    }
+    t.print();
+
+    // Drain with one worker.
+    let pids = s.stack.start_workers(1).await?;
+    let ready_us = crate::report::now_us();
+    let sampler = RssSampler::start(&pids);
+    wait_delivered(&s.sink, waiting).await;
+    let peak = sampler.finish();
+    let mut hits = s.sink.hits_since(0);
+    hits.sort_by_key(|h| h.at_us);
+    let all = Deliveries::of(&hits);
+    let mut t = Table::new(
+        &format!(
+            "drain with 1 worker × concurrency {} (per tenth of the backlog)",
+            opts.concurrency
+        ),
+        &[
+            "deliveries",
+            "jobs waiting at start",
+            "time",
+            "deliveries/s",
+        ],
+    );
+    let total = hits.len();
+    let mut prev_end_us = ready_us;
+    for k in 0..10 {
+        let (a, b) = (k * total / 10, (k + 1) * total / 10);
+        if b <= a {
+            continue;
+        }
+        let end = hits[b - 1].at_us;
+        let span = Duration::from_micros(end.saturating_sub(prev_end_us));
+        t.row([
+            format!("{}–{}", count(a as u64 + 1), count(b as u64)),
+            count(total as u64 - a as u64),
+            secs(span),
+            rate((b - a) as u64, span),
+        ]);
+        prev_end_us = end;
+    }
+    t.print();
+    let window = (total / 10).clamp(1, 10_000);
+    let rate_of = |slice: &[crate::receiver::Hit]| Deliveries::of(slice).rate();
+    let mut t = Table::new("first against last deliveries", &["", ""]);
+    t.row([
+        format!(
+            "first {} deliveries ({} waiting)",
+            count(window as u64),
+            count(total as u64)
+        ),
+        rate_of(&hits[..window]),
+    ]);
+    t.row([
+        format!(
+            "last {} deliveries ({} waiting)",
+            count(window as u64),
+            count(window as u64)
+        ),
+        rate_of(&hits[total - window..]),
+    ]);
+    t.row(["whole drain (first → last)".to_owned(), all.rate()]);
+    t.row([
+        "worker peak VmRSS".to_owned(),
+        mib(peak.first().map_or(0, |p| p.1)),
+    ]);
+    t.row([
+        "duplicate webhook-id".to_owned(),
+        count(s.sink.duplicates()),
+    ]);
+    t.row(["load average at end".to_owned(), load_average()]);
+    t.print();
+
+    s.stack.stop_workers();
+    Ok(())
+}

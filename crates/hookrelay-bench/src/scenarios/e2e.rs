@@ -1,0 +1,207 @@
+//! `e2e`: events through the REST API to one webhook, delivered by worker processes to a
+//! local receiver that answers 200. Four phases on one stack:
+//!
+//! 1. publish N events through the API while no worker runs (the API's own rate);
+//! 2. start W workers and let them drain those N (delivery rate from a standing queue);
+//! 3. publish N more through the API while the workers run (both at once, saturated);
+//! 4. paced load at a fixed rate below saturation: end-to-end latency as users see it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::load::{PublishRun, publish_closed, publish_paced};
+use crate::procstat::{CpuSnapshot, RssSampler, rss_bytes};
+use crate::report::{Table, mib, ms, rate, secs};
+use crate::scenarios::{CpuTable, Deliveries, Opts, count, load_average, setup, wait_delivered};
+
+fn publish_rows(t: &mut Table, run: &PublishRun) {
+    t.row(["events accepted (202)".to_owned(), count(run.accepted)]);
+    if run.failed > 0 {
+        t.row([
+            "events refused or failed".to_owned(),
+            format!(
+                "{} (first: {})",
+                count(run.failed),
+                run.first_error.as_deref().unwrap_or("")
+            ),
+        ]);
+    }
+    t.row(["publish time".to_owned(), secs(run.span)]);
+    t.row(["publish rate".to_owned(), rate(run.accepted, run.span)]);
+    t.row(["202 latency".to_owned(), run.latency.summary_ms()]);
+}
+
+/// Runs the scenario and prints its tables.
+pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
+    println!("\n## e2e: API → Redis → worker → receiver");
+    let mut s = setup(opts, bin).await?;
+    println!("\n{}", s.stack.describe());
+    let n = opts.events;
+    let mut cpu = CpuTable::new();
+
+    // 1. Publish with no worker running.
+    let c0 = CpuSnapshot::take(&s.stack.parts());
+    let pre = publish_closed(&s.api, n, opts.clients).await;
+    let c1 = CpuSnapshot::take(&s.stack.parts());
+    cpu.phase("1 publish only", &c0, &c1, pre.accepted);
+    let waiting = s.stack.ready_len().await?;
+    let mut t = Table::new(
+        &format!(
+            "1. publish through the API, no worker running ({} clients)",
+            opts.clients
+        ),
+        &["", ""],
+    );
+    publish_rows(&mut t, &pre);
+    t.row(["jobs waiting afterwards".to_owned(), count(waiting)]);
+    t.print();
+
+    // 2. Start the workers and drain what is waiting.
+    let spawned_us = crate::report::now_us();
+    let pids = s.stack.start_workers(opts.workers).await?;
+    let ready_us = crate::report::now_us();
+    let rss_start: Vec<u64> = pids.iter().map(|p| rss_bytes(*p).unwrap_or(0)).collect();
+    let sampler = RssSampler::start(&pids);
+    let c2 = CpuSnapshot::take(&s.stack.parts());
+    wait_delivered(&s.sink, pre.accepted).await;
+    let c3 = CpuSnapshot::take(&s.stack.parts());
+    cpu.phase("2 drain", &c2, &c3, pre.accepted);
+    let peak_drain = sampler.finish();
+    let drained = Deliveries::of(&s.sink.hits_since(0));
+    let mut t = Table::new(
+        &format!(
+            "2. drain the {} waiting jobs: {} worker(s) × concurrency {}",
+            count(pre.accepted),
+            opts.workers,
+            opts.concurrency
+        ),
+        &["", ""],
+    );
+    t.row(["deliveries".to_owned(), count(drained.count)]);
+    t.row([
+        "worker start-up (spawn → first heartbeat)".to_owned(),
+        ms(ready_us - spawned_us),
+    ]);
+    t.row([
+        "worker spawn → first delivery".to_owned(),
+        ms(drained.first_us.saturating_sub(spawned_us)),
+    ]);
+    t.row(["first → last delivery".to_owned(), secs(drained.span())]);
+    t.row(["delivery rate (first → last)".to_owned(), drained.rate()]);
+    t.row([
+        "delivery rate (worker spawn → last)".to_owned(),
+        rate(
+            drained.count,
+            Duration::from_micros(drained.last_us.saturating_sub(spawned_us)),
+        ),
+    ]);
+    t.print();
+
+    // 3. Publish through the API while the workers deliver.
+    let base = s.sink.count();
+    let sampler = RssSampler::start(&pids);
+    let c4 = CpuSnapshot::take(&s.stack.parts());
+    let live = publish_closed(&s.api, n, opts.clients).await;
+    wait_delivered(&s.sink, base + live.accepted).await;
+    let c5 = CpuSnapshot::take(&s.stack.parts());
+    cpu.phase("3 publish + deliver", &c4, &c5, live.accepted);
+    let peak_live = sampler.finish();
+    let d = Deliveries::of(&s.sink.hits_since(base as usize));
+    let mut t = Table::new(
+        &format!(
+            "3. publish through the API while {} worker(s) deliver ({} clients, as fast as answered)",
+            opts.workers, opts.clients
+        ),
+        &["", ""],
+    );
+    publish_rows(&mut t, &live);
+    t.row(["deliveries".to_owned(), count(d.count)]);
+    t.row(["delivery rate (first → last)".to_owned(), d.rate()]);
+    t.row([
+        "end-to-end latency (publish → received), saturated".to_owned(),
+        d.latency.summary_ms(),
+    ]);
+    t.print();
+
+    // 4. Paced load below saturation.
+    let paced_rate = if opts.rate > 0.0 {
+        opts.rate
+    } else {
+        // Half the saturated rate, rounded down to a hundred (at least 100/s).
+        ((d.rate_value().min(drained.rate_value()) / 2.0 / 100.0).floor() * 100.0).max(100.0)
+    };
+    let base = s.sink.count();
+    let c6 = CpuSnapshot::take(&s.stack.parts());
+    let paced = publish_paced(
+        &s.api,
+        paced_rate,
+        Duration::from_secs(opts.paced_secs),
+        1024,
+    )
+    .await;
+    wait_delivered(&s.sink, base + paced.accepted).await;
+    let c7 = CpuSnapshot::take(&s.stack.parts());
+    cpu.phase(
+        &format!("4 paced {paced_rate:.0}/s"),
+        &c6,
+        &c7,
+        paced.accepted,
+    );
+    let d = Deliveries::of(&s.sink.hits_since(base as usize));
+    let mut t = Table::new(
+        &format!(
+            "4. paced load: {paced_rate:.0} events/s for {} s through the API",
+            opts.paced_secs
+        ),
+        &["", ""],
+    );
+    publish_rows(&mut t, &paced);
+    t.row(["deliveries".to_owned(), count(d.count)]);
+    t.row([
+        "end-to-end latency (publish → received)".to_owned(),
+        d.latency.summary_ms(),
+    ]);
+    t.row(["latency p90".to_owned(), ms(d.latency.at(90.0))]);
+    t.print();
+
+    cpu.print("CPU by process, per phase");
+
+    let rss_after: Vec<u64> = pids.iter().map(|p| rss_bytes(*p).unwrap_or(0)).collect();
+    let mut t = Table::new(
+        "worker memory (VmRSS)",
+        &[
+            "worker",
+            "ready",
+            "peak while draining",
+            "peak while publishing",
+            "after",
+        ],
+    );
+    for (i, pid) in pids.iter().enumerate() {
+        let peak = |v: &[(u32, u64)]| v.iter().find(|(p, _)| p == pid).map_or(0, |(_, r)| *r);
+        t.row([
+            format!("{} (pid {pid})", i + 1),
+            mib(rss_start[i]),
+            mib(peak(&peak_drain)),
+            mib(peak(&peak_live)),
+            mib(rss_after[i]),
+        ]);
+    }
+    t.print();
+
+    let mut t = Table::new("receiver", &["", ""]);
+    t.row(["requests".to_owned(), count(s.sink.count())]);
+    t.row([
+        "TCP connections opened".to_owned(),
+        count(s.sink.connections()),
+    ]);
+    t.row([
+        "duplicate webhook-id".to_owned(),
+        count(s.sink.duplicates()),
+    ]);
+    t.row(["load average at end".to_owned(), load_average()]);
+    t.print();
+
+    s.stack.stop_workers();
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! `memory`: resident memory (`VmRSS`) of the worker processes, the API and Redis — when
+//! the workers are ready, at the peak while events come through the API, at the peak while
+//! a standing queue is drained, and after some idle seconds.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::load::{enqueue_direct, publish_closed};
+use crate::procstat::{RssSampler, rss_bytes};
+use crate::report::{Table, mib};
+use crate::scenarios::{Opts, count, setup, wait_delivered};
+
+/// How long the processes idle before the last reading.
+const IDLE: Duration = Duration::from_secs(5);
+
+/// Runs the scenario and prints its table.
+pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
+    let n = opts.events;
+    println!(
+        "\n## memory: VmRSS with {} worker(s) × concurrency {}, {} events per phase",
+        opts.workers,
+        opts.concurrency,
+        count(n)
+    );
+    let mut s = setup(opts, bin).await?;
+    let workers = s.stack.start_workers(opts.workers).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut procs: Vec<(String, u32)> = workers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (format!("hookrelay worker {}", i + 1), *p))
+        .collect();
+    if let Some(api) = s.stack.api_pid() {
+        procs.push(("hookrelay api".to_owned(), api));
+    }
+    procs.push(("redis-server".to_owned(), s.stack.redis_pid));
+    let pids: Vec<u32> = procs.iter().map(|(_, p)| *p).collect();
+    let read =
+        |pids: &[u32]| -> Vec<u64> { pids.iter().map(|p| rss_bytes(*p).unwrap_or(0)).collect() };
+
+    let ready = read(&pids);
+
+    let sampler = RssSampler::start(&pids);
+    let run = publish_closed(&s.api, n, opts.clients).await;
+    wait_delivered(&s.sink, run.accepted).await;
+    let peak_api: Vec<u64> = sampler.finish().into_iter().map(|(_, r)| r).collect();
+
+    let sampler = RssSampler::start(&pids);
+    let base = s.sink.count();
+    let (enqueued, _) = enqueue_direct(
+        &s.stack.redis_url(),
+        n,
+        opts.enqueue_concurrency,
+        opts.pad_bytes,
+    )
+    .await?;
+    wait_delivered(&s.sink, base + enqueued).await;
+    let peak_backlog: Vec<u64> = sampler.finish().into_iter().map(|(_, r)| r).collect();
+
+    tokio::time::sleep(IDLE).await;
+    let after = read(&pids);
+
+    let mut t = Table::new(
+        "resident memory (VmRSS)",
+        &[
+            "process",
+            "ready",
+            "peak, events through the API",
+            "peak, draining a standing queue",
+            &format!("after {} s idle", IDLE.as_secs()),
+        ],
+    );
+    for (i, (name, pid)) in procs.iter().enumerate() {
+        t.row([
+            format!("{name} (pid {pid})"),
+            mib(ready[i]),
+            mib(peak_api[i]),
+            mib(peak_backlog[i]),
+            mib(after[i]),
+        ]);
+    }
+    t.print();
+    println!(
+        "\n(Redis keeps every delivery record and its attempts for HOOKRELAY_RETENTION_SECS, so its memory grows with deliveries made)"
+    );
+    s.stack.stop_workers();
+    Ok(())
+}

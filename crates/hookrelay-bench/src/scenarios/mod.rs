@@ -1,0 +1,297 @@
+//! The scenarios, and what they share: the options, the machine description, a running
+//! stack with its webhook and receiver, waiting for deliveries with a deadline, and the
+//! CPU split table.
+
+pub mod backlog;
+pub mod e2e;
+pub mod memory;
+pub mod pickup;
+pub mod redis_cmds;
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::load::Api;
+use crate::procstat::{CpuSnapshot, CpuUse};
+use crate::receiver::{Hit, ReceiverKind, Sink};
+use crate::report::{Percentiles, Table, rate, thousands};
+use crate::stack::Stack;
+
+/// Options shared by the scenarios (each uses the ones that concern it).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Opts {
+    /// Events per run (e2e: per phase; redis and memory: per run).
+    #[arg(long, default_value_t = 20_000)]
+    pub events: u64,
+    /// Worker processes.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Deliveries in flight per worker process (HOOKRELAY_CONCURRENCY).
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Concurrent API clients publishing as fast as they are answered.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// Paced load (e2e), events/s; 0 = half the delivery rate measured in the same run.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// How long the paced load lasts, seconds.
+    #[arg(long, default_value_t = 5)]
+    pub paced_secs: u64,
+    /// Jobs in the backlog (backlog scenario); 1000000 for the full-size claim.
+    #[arg(long, default_value_t = 100_000)]
+    pub jobs: u64,
+    /// Events published one at a time (pickup).
+    #[arg(long, default_value_t = 200)]
+    pub samples: u64,
+    /// Which receiver the worker delivers to.
+    #[arg(long, value_enum, default_value_t = ReceiverKind::Fast)]
+    pub receiver: ReceiverKind,
+    /// Runtime threads of the receiver.
+    #[arg(long, default_value_t = 1)]
+    pub receiver_threads: usize,
+    /// Runtime threads of the load generator (API clients, direct enqueue).
+    #[arg(long, default_value_t = 2)]
+    pub load_threads: usize,
+    /// Filler bytes added to each event's data (the delivered body grows by as much).
+    #[arg(long, default_value_t = 0)]
+    pub pad_bytes: usize,
+    /// Events enqueued at once when a backlog is built without the API.
+    #[arg(long, default_value_t = 64)]
+    pub enqueue_concurrency: usize,
+}
+
+/// A stack with the API up, one webhook pointing at the receiver, and no worker yet.
+pub struct Setup {
+    /// Redis and the hookrelay processes.
+    pub stack: Stack,
+    /// A client for the API.
+    pub api: Api,
+    /// The receiver (dropped after the stack's processes: declared last).
+    pub sink: Sink,
+}
+
+/// Starts the receiver, Redis and the API, and creates the bench webhook.
+pub async fn setup(opts: &Opts, bin: &Path) -> anyhow::Result<Setup> {
+    let sink = Sink::start(opts.receiver, opts.receiver_threads).await?;
+    let mut stack = Stack::start(bin.to_path_buf(), opts.concurrency).await?;
+    let base = stack.start_api().await?;
+    let api = Api::new(&base, opts.pad_bytes)?;
+    api.create_webhook("bench", &sink.url("/hook")).await?;
+    Ok(Setup { stack, api, sink })
+}
+
+/// How long to wait for `n` deliveries before giving up: generous (200/s at worst, at
+/// least a minute), so a run always ends.
+pub fn deadline_for(n: u64) -> Duration {
+    Duration::from_secs((n / 200).max(60))
+}
+
+/// Waits for `total` deliveries in all; says on stderr when they did not all come.
+pub async fn wait_delivered(sink: &Sink, total: u64) -> bool {
+    let ok = sink.wait_for(total, deadline_for(total)).await;
+    if !ok {
+        eprintln!(
+            "warning: only {} of {} deliveries arrived before the deadline",
+            sink.count(),
+            total
+        );
+    }
+    ok
+}
+
+/// Figures of a set of deliveries: how many, first to last arrival, and latencies.
+pub struct Deliveries {
+    /// How many arrived.
+    pub count: u64,
+    /// First arrival (µs since the start of the run).
+    pub first_us: u64,
+    /// Last arrival.
+    pub last_us: u64,
+    /// Publish → received of each (µs).
+    pub latency: Percentiles,
+}
+
+impl Deliveries {
+    /// Figures of `hits`.
+    pub fn of(hits: &[Hit]) -> Self {
+        Self {
+            count: hits.len() as u64,
+            first_us: hits.iter().map(|h| h.at_us).min().unwrap_or(0),
+            last_us: hits.iter().map(|h| h.at_us).max().unwrap_or(0),
+            latency: Percentiles::new(hits.iter().filter_map(Hit::latency_us).collect()),
+        }
+    }
+
+    /// From the first arrival to the last.
+    pub fn span(&self) -> Duration {
+        Duration::from_micros(self.last_us.saturating_sub(self.first_us))
+    }
+
+    /// Deliveries per second from the first arrival to the last (the first one opens the
+    /// interval, so `count - 1` deliveries fall inside it).
+    pub fn rate(&self) -> String {
+        rate(self.count.saturating_sub(1), self.span())
+    }
+
+    /// Deliveries per second from the first to the last arrival, as a number.
+    pub fn rate_value(&self) -> f64 {
+        let s = self.span().as_secs_f64();
+        if s > 0.0 {
+            self.count.saturating_sub(1) as f64 / s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// One phase of a CPU table: its name, each part's use, and how many events went
+/// through it (to show CPU per event).
+struct CpuPhase {
+    name: String,
+    rows: Vec<CpuUse>,
+    events: u64,
+}
+
+/// One row per part of the system, one column per phase: share of a core, and CPU time
+/// per event.
+pub struct CpuTable {
+    phases: Vec<CpuPhase>,
+}
+
+impl CpuTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self { phases: Vec::new() }
+    }
+
+    /// Adds the CPU used between `before` and `after`, while `events` events went through
+    /// (published or delivered), as one phase.
+    pub fn phase(&mut self, name: &str, before: &CpuSnapshot, after: &CpuSnapshot, events: u64) {
+        self.phases.push(CpuPhase {
+            name: name.to_owned(),
+            rows: after.since(before),
+            events,
+        });
+    }
+
+    /// Prints two tables, parts by phase: "% of one core", then "CPU µs per event". Parts
+    /// missing from a phase (a worker not started yet) are left blank.
+    pub fn print(&self, title: &str) {
+        let mut header = vec!["process"];
+        header.extend(self.phases.iter().map(|p| p.name.as_str()));
+        let mut parts: Vec<String> = Vec::new();
+        for p in &self.phases {
+            for r in &p.rows {
+                if !parts.contains(&r.label) {
+                    parts.push(r.label.clone());
+                }
+            }
+        }
+        let total = "total".to_owned();
+        let cell = |p: &CpuPhase, part: &str, f: &dyn Fn(&CpuUse) -> f64| -> Option<f64> {
+            if part == "total" {
+                Some(p.rows.iter().map(f).sum())
+            } else {
+                p.rows.iter().find(|r| r.label == part).map(f)
+            }
+        };
+        let mut share = Table::new(&format!("{title}: share of one core"), &header);
+        let mut per_event = Table::new(&format!("{title}: CPU µs per event"), &header);
+        for part in parts.iter().chain(std::iter::once(&total)) {
+            let mut a = vec![part.clone()];
+            let mut b = vec![part.clone()];
+            for p in &self.phases {
+                a.push(
+                    cell(p, part, &|r| r.percent)
+                        .map(|v| format!("{v:.0} %"))
+                        .unwrap_or_default(),
+                );
+                b.push(
+                    cell(p, part, &|r| r.secs)
+                        .map(|v| format!("{:.0}", v * 1e6 / p.events.max(1) as f64))
+                        .unwrap_or_default(),
+                );
+            }
+            share.row(a);
+            per_event.row(b);
+        }
+        share.print();
+        println!(
+            "\n(100 % = one core fully busy; the machine has {} cores)",
+            cores()
+        );
+        per_event.print();
+    }
+}
+
+/// Logical CPUs available.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `/proc/loadavg`'s three averages.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Prints the machine and the options in force.
+pub fn print_machine(opts: &Opts) {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kib: u64 = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let redis = std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|v| {
+            v.split_whitespace()
+                .find_map(|w| w.strip_prefix("v=").map(str::to_owned))
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    let mut t = Table::new("machine", &["", ""]);
+    t.row(["cores".to_owned(), cores().to_string()]);
+    t.row(["cpu".to_owned(), model]);
+    t.row([
+        "memory".to_owned(),
+        format!("{:.1} GiB", mem_kib as f64 / (1024.0 * 1024.0)),
+    ]);
+    t.row(["redis-server".to_owned(), redis]);
+    t.row(["load average at start".to_owned(), load_average()]);
+    t.row([
+        "options".to_owned(),
+        format!(
+            "workers {} × concurrency {}, {} API clients, receiver {} ({} thread), pad {} B",
+            opts.workers,
+            opts.concurrency,
+            opts.clients,
+            match opts.receiver {
+                ReceiverKind::Fast => "fast",
+                ReceiverKind::Testkit => "testkit",
+            },
+            opts.receiver_threads,
+            opts.pad_bytes
+        ),
+    ]);
+    t.print();
+}
+
+/// `n` with thousands separators, for table cells.
+pub fn count(n: u64) -> String {
+    thousands(n)
+}
