@@ -399,3 +399,73 @@ pub fn keys_with_ttl(redis: &RedisServer) -> Vec<(String, String, i64)> {
     out.sort();
     out
 }
+
+/// Sends `head` (request line and headers, ending with an empty line) and `body` over a raw
+/// TCP connection to `addr`, reading the answer while still writing: a server that answers
+/// early (a 413 before the body has been read) and closes is seen answering, where a client
+/// that first writes everything would only see its write fail. Returns (status, body) of
+/// the answer, or what went wrong when none came.
+pub async fn raw_http(addr: &str, head: String, body: Vec<u8>) -> Result<(u16, String), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        // Errors here are expected once the server has answered and closed.
+        if wr.write_all(head.as_bytes()).await.is_ok() && wr.write_all(&body).await.is_ok() {
+            let _ = wr.shutdown().await;
+        }
+    });
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let read = async {
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    if answer_complete(&got) {
+                        return Ok(());
+                    }
+                }
+                Err(e) if got.is_empty() => return Err(e.to_string()),
+                Err(_) => return Ok(()),
+            }
+        }
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(30), read).await;
+    writer.abort();
+    match outcome {
+        Err(_) => return Err("no answer within 30 s".into()),
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(())) => {}
+    }
+    let text = String::from_utf8_lossy(&got).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Whether `got` holds a whole HTTP/1.1 answer with a `content-length`.
+fn answer_complete(got: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(got);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    head.lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .is_some_and(|len| body.len() >= len)
+}

@@ -470,7 +470,8 @@ async fn garbage_in_the_queue_goes_to_the_dead_list() {
     api.create_webhook(PROJECT, webhook("hook", &rx.url("/hook"), EVENT))
         .await;
     let mut ids = publish_many(&api, PROJECT, EVENT, 5, 1).await;
-    let garbage: [(&str, &str); 7] = [
+    let garbage: [(&str, &str); 8] = [
+        ("scheduled garbage", "not valid JSON"),
         ("this is not json", "not valid JSON"),
         (r#"{"v":1,"id":"half"#, "not valid JSON"),
         (r#"{"v":99,"id":"x"}"#, "unknown job version 99"),
@@ -480,13 +481,20 @@ async fn garbage_in_the_queue_goes_to_the_dead_list() {
         ("", "not valid JSON"),
     ];
     let mut c = redis.connection();
-    for (raw, _) in &garbage {
+    for (raw, _) in &garbage[1..] {
         let _: () = redis::cmd("LPUSH")
             .arg(keys().ready())
             .arg(*raw)
             .query(&mut c)
             .unwrap();
     }
+    // A due "retry" that is garbage too: promoted, then dead-lettered like the rest.
+    let _: () = redis::cmd("ZADD")
+        .arg(keys().scheduled())
+        .arg(0)
+        .arg("scheduled garbage")
+        .query(&mut c)
+        .unwrap();
     ids.extend(publish_many(&api, PROJECT, EVENT, 5, 1).await);
 
     let worker = env.spawn("worker").await;
@@ -918,4 +926,159 @@ async fn idempotent_publish_and_stable_webhook_id() {
         "idempotency: 3 publishes of evt-1 → 1 event, 2 deliveries; flaky receiver saw webhook-id {} three times",
         flaky_ids[0]
     );
+}
+
+/// A worker frozen (SIGSTOP) with deliveries in flight stops renewing its leases: another
+/// worker takes its deliveries over after the recovery timeout. Thawed (SIGCONT), the frozen
+/// worker finds its leases lost, records its late attempts without settling anything twice,
+/// and carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_worker_is_taken_over_and_recovers() {
+    let redis = RedisServer::start();
+    let env = Env::new(&redis)
+        .set("HOOKRELAY_CONCURRENCY", "10")
+        .set("HOOKRELAY_RECOVERY_TIMEOUT_MS", "2000");
+    let api_proc = env.spawn("api").await;
+    let api = Api::new(&api_proc.base);
+    let rx = Receiver::start(Reply::Slow(Duration::from_millis(500), 200)).await;
+    api.create_webhook(PROJECT, webhook("hook", &rx.url("/hook"), EVENT))
+        .await;
+    let ids = publish_many(&api, PROJECT, EVENT, 10, 4).await;
+
+    let frozen = env.spawn("worker").await;
+    rx.wait_for_requests(10, Duration::from_secs(20)).await;
+    // Frozen while its ten requests wait for their answers.
+    send_signal(frozen.pid(), "STOP").unwrap();
+    let stopped_at = Instant::now();
+    let other = env.spawn("worker").await;
+    wait_all_status(&redis, &ids, "succeeded", Duration::from_secs(30)).await;
+    let taken_over = stopped_at.elapsed();
+    send_signal(frozen.pid(), "CONT").unwrap();
+
+    // Thawed, it keeps working alongside the other one.
+    let more = publish_many(&api, PROJECT, EVENT, 20, 4).await;
+    wait_all_status(&redis, &more, "succeeded", Duration::from_secs(30)).await;
+    wait_settled(&redis, Duration::from_secs(10)).await;
+    let seen = requests_per_delivery(&rx);
+    for id in ids.iter().chain(&more) {
+        assert!(seen.contains_key(id), "{id} never arrived");
+    }
+    let twice = seen.values().filter(|n| **n > 1).count();
+    assert!(
+        seen.values().all(|n| *n <= 2),
+        "delivered more than twice: {seen:?}"
+    );
+    assert!(
+        twice <= 10,
+        "{twice} duplicates, more than the frozen worker held"
+    );
+    // The ten taken over were settled once: by whoever held them at the time.
+    for id in &ids {
+        let d = api.delivery(PROJECT, id).await;
+        assert_eq!(d["status"], "succeeded");
+    }
+    assert!(is_running(frozen.pid()) && is_running(other.pid()));
+    let log = frozen.logs();
+    println!(
+        "frozen worker: its 10 deliveries were made by another worker {taken_over:?} after SIGSTOP \
+         (recovery timeout 2 s); {twice} duplicate(s); after SIGCONT it logged {} lost-lease line(s) and went on",
+        lines_with(&log, "lease")
+    );
+}
+
+/// SIGTERM while Redis is down: the worker cannot record its outcomes, so it stops after
+/// `HOOKRELAY_SHUTDOWN_TIMEOUT_MS` instead of hanging; what it held is delivered by the next
+/// worker once Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_redis_is_down() {
+    let mut redis = RedisServer::start_aof();
+    let env = Env::new(&redis)
+        .set("HOOKRELAY_CONCURRENCY", "4")
+        .set("HOOKRELAY_SHUTDOWN_TIMEOUT_MS", "3000");
+    let api_proc = env.spawn("api").await;
+    let api = Api::new(&api_proc.base);
+    let rx = Receiver::start(Reply::Slow(Duration::from_secs(1), 200)).await;
+    api.create_webhook(PROJECT, webhook("hook", &rx.url("/hook"), EVENT))
+        .await;
+    let ids = publish_many(&api, PROJECT, EVENT, 8, 4).await;
+    let worker = env.spawn("worker").await;
+    rx.wait_for_requests(4, Duration::from_secs(20)).await;
+    redis.kill();
+    let t = Instant::now();
+    let (code, worker) = tokio::task::spawn_blocking(move || {
+        let mut worker = worker;
+        (worker.terminate(Duration::from_secs(40)), worker)
+    })
+    .await
+    .unwrap();
+    let stop_time = t.elapsed();
+    assert!(
+        code.is_some(),
+        "the worker did not stop; log:\n{}",
+        worker.logs()
+    );
+    // Within the shutdown timeout and the time to give up on Redis at the end.
+    assert!(
+        stop_time < Duration::from_secs(20),
+        "stopping took {stop_time:?}"
+    );
+
+    redis.restart();
+    let _next = env.spawn("worker").await;
+    wait_all_status(&redis, &ids, "succeeded", Duration::from_secs(30)).await;
+    wait_settled(&redis, Duration::from_secs(10)).await;
+    let seen = requests_per_delivery(&rx);
+    for id in &ids {
+        assert!(seen.contains_key(id), "{id} never arrived");
+    }
+    assert!(seen.values().all(|n| *n <= 2), "{seen:?}");
+    println!(
+        "sigterm with redis down: exit {code:?} after {stop_time:?} (shutdown timeout 3 s); \
+         all 8 delivered after the restart, {} duplicate(s)",
+        rx.count() - ids.len()
+    );
+}
+
+/// Many concurrent publishes of one event id: one set of deliveries, one answer for all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishes_of_one_event_id_enqueue_once() {
+    let redis = RedisServer::start();
+    let env = Env::new(&redis);
+    let api_proc = env.spawn("api").await;
+    let api = Api::new(&api_proc.base);
+    create_webhooks(
+        &api,
+        PROJECT,
+        3,
+        "https://example.com/hook",
+        EVENT,
+        json!({}),
+    )
+    .await;
+    let mut ev = hookrelay_tests::event(EVENT, json!({}));
+    ev["id"] = json!("evt-race");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (api, ev) = (api.clone(), ev.clone());
+        tasks.spawn(async move {
+            api.call("POST", &format!("/projects/{PROJECT}/events"), Some(ev))
+                .await
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(a) = tasks.join_next().await {
+        let (status, body) = a.unwrap();
+        assert_eq!(status, 202, "{body}");
+        answers.push(body);
+    }
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    assert_eq!(answers[0]["deliveries"].as_array().map(Vec::len), Some(3));
+    assert_eq!(queue_depths(&redis).ready, 3, "enqueued more than once");
+    let mut c = redis.connection();
+    let indexed: usize = redis::cmd("ZCARD")
+        .arg(keys().deliveries(PROJECT))
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(indexed, 3);
+    println!("idempotency race: 20 concurrent publishes of evt-race → 3 deliveries, one answer");
 }
