@@ -1,4 +1,5 @@
--- Extend the leases of the jobs worker ARGV[1] still holds; returns the ids it lost.
+-- Extend the leases of the jobs worker ARGV[1] still holds and record its heartbeat;
+-- returns the ids it lost.
 -- KEYS: 1 holders, 2 leases, 3 workers. ARGV: 1 worker, 2 new deadline (ms), 3 now (ms), 4.. ids
 local lost = {}
 for i = 4, #ARGV do
@@ -9,4 +10,6 @@ for i = 4, #ARGV do
   end
 end
 redis.call('ZADD', KEYS[3], tonumber(ARGV[3]), ARGV[1])
+-- Forget workers silent for an hour (killed without a clean stop): the set stays bounded.
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[3]) - 3600000)
 return lost
