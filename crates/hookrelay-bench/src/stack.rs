@@ -126,13 +126,17 @@ pub struct Stack {
 impl Stack {
     /// Starts redis-server and prepares the environment of hookrelay processes: loopback
     /// targets allowed, worker concurrency `concurrency`, logs at `warn` (one line per
-    /// delivery would measure the logger).
-    pub async fn start(bin: PathBuf, concurrency: usize) -> anyhow::Result<Self> {
+    /// delivery would measure the logger), then `extra` (which may override any of these).
+    pub async fn start(
+        bin: PathBuf,
+        concurrency: usize,
+        extra: &[(String, String)],
+    ) -> anyhow::Result<Self> {
         let redis = RedisServer::start();
         let client = redis::Client::open(redis.url())?;
         let mut conn = client.get_multiplexed_async_connection().await?;
         let redis_pid = redisinfo::server_pid(&mut conn).await?;
-        let vars = [
+        let mut vars: Vec<(String, String)> = [
             ("HOOKRELAY_REDIS_URL", redis.url()),
             ("HOOKRELAY_KEY_PREFIX", PREFIX.to_owned()),
             ("HOOKRELAY_API_TOKEN", TOKEN.to_owned()),
@@ -143,6 +147,10 @@ impl Stack {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        for (k, v) in extra {
+            vars.retain(|(name, _)| name != k);
+            vars.push((k.clone(), v.clone()));
+        }
         Ok(Self {
             bin,
             vars,

@@ -19,20 +19,24 @@ use crate::report::{Percentiles, Table, mib, ms, rate, secs};
 use crate::scenarios::{Deliveries, Opts, count, load_average, setup, wait_delivered};
 use crate::stack::Stack;
 
+/// The small backlog the large one is compared with: enough for a full batch of 64.
+const SMALL: u64 = 100;
 /// Claim rounds per probe.
 const PROBE_ROUNDS: usize = 300;
 /// Lease of the probe's claims (they are handed back at once).
 const PROBE_LEASE: Duration = Duration::from_secs(60);
 
 /// Claims `batch` jobs and hands them back, `PROBE_ROUNDS` times; returns the round-trip
-/// time of each claim (µs).
-async fn probe_claims(stack: &Stack, batch: usize) -> anyhow::Result<Percentiles> {
+/// time of each claim (µs) and how many jobs the claims took on average.
+async fn probe_claims(stack: &Stack, batch: usize) -> anyhow::Result<(Percentiles, f64)> {
     let queue = Queue::connect(&stack.redis_url(), stack.keys.clone()).await?;
     let mut times = Vec::with_capacity(PROBE_ROUNDS);
+    let mut taken = 0usize;
     for _ in 0..PROBE_ROUNDS {
         let start = Instant::now();
         let claimed = queue.claim("bench-probe", batch, PROBE_LEASE).await?;
         times.push(start.elapsed().as_micros() as u64);
+        taken += claimed.jobs.len();
         let ids: Vec<String> = claimed
             .jobs
             .iter()
@@ -45,12 +49,50 @@ async fn probe_claims(stack: &Stack, batch: usize) -> anyhow::Result<Percentiles
         anyhow::ensure!(ids.len() == claimed.jobs.len(), "a claimed job has no id");
         queue.release("bench-probe", &ids).await?;
     }
-    Ok(Percentiles::new(times))
+    Ok((Percentiles::new(times), taken as f64 / PROBE_ROUNDS as f64))
+}
+
+/// Where the memory of a waiting delivery goes.
+struct Sizes {
+    job_json: u64,
+    ready_per_job: u64,
+    record: u64,
+    index_per_delivery: u64,
+}
+
+async fn job_sizes(stack: &mut Stack, waiting: u64) -> anyhow::Result<Sizes> {
+    let keys = stack.keys.clone();
+    let conn = &mut stack.conn;
+    let raw: String = redis::cmd("LINDEX")
+        .arg(keys.ready())
+        .arg(0)
+        .query_async(conn)
+        .await?;
+    let id = serde_json::from_str::<serde_json::Value>(&raw)?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let usage = |key: String| {
+        let mut c = redis::cmd("MEMORY");
+        c.arg("USAGE").arg(key).arg("SAMPLES").arg(0);
+        c
+    };
+    let ready: u64 = usage(keys.ready()).query_async(conn).await?;
+    let record: Option<u64> = usage(keys.delivery(&id)).query_async(conn).await?;
+    let index: u64 = usage(keys.deliveries(crate::stack::PROJECT))
+        .query_async(conn)
+        .await?;
+    Ok(Sizes {
+        job_json: raw.len() as u64,
+        ready_per_job: ready / waiting.max(1),
+        record: record.unwrap_or(0),
+        index_per_delivery: index / waiting.max(1),
+    })
 }
 
 /// Runs the scenario and prints its tables.
 pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
-    let n = opts.jobs.max(20);
+    let n = opts.jobs.max(SMALL * 10);
     println!(
         "\n## backlog: {} jobs waiting, then one worker drains them",
         count(n)
@@ -59,23 +101,23 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
     let url = s.stack.redis_url();
     let mem_empty = used_memory(&mut s.stack.conn).await?;
 
-    // A backlog of 10, probed.
-    enqueue_direct(&url, 10, opts.enqueue_concurrency, opts.pad_bytes).await?;
-    let small: Vec<(usize, Percentiles)> = vec![
+    // A small backlog, probed.
+    enqueue_direct(&url, SMALL, opts.enqueue_concurrency, opts.pad_bytes).await?;
+    let small = vec![
         (10, probe_claims(&s.stack, 10).await?),
         (64, probe_claims(&s.stack, 64).await?),
     ];
 
     // The rest of the backlog, then probed again.
     let (done, took) =
-        enqueue_direct(&url, n - 10, opts.enqueue_concurrency, opts.pad_bytes).await?;
+        enqueue_direct(&url, n - SMALL, opts.enqueue_concurrency, opts.pad_bytes).await?;
     let waiting = s.stack.ready_len().await?;
     let mem_full = used_memory(&mut s.stack.conn).await?;
     let mut t = Table::new(
         "building the backlog (Publisher, no worker running)",
         &["", ""],
     );
-    t.row(["events enqueued".to_owned(), count(done + 10)]);
+    t.row(["events enqueued".to_owned(), count(done + SMALL)]);
     t.row(["time".to_owned(), secs(took)]);
     t.row([
         format!("enqueue rate ({} at once)", opts.enqueue_concurrency),
@@ -90,24 +132,51 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
             count(mem_full.saturating_sub(mem_empty) / waiting.max(1))
         ),
     ]);
+    let sizes = job_sizes(&mut s.stack, waiting).await?;
+    t.row([
+        "one job's JSON".to_owned(),
+        format!("{} B", count(sizes.job_json)),
+    ]);
+    t.row([
+        "ready list, per job (MEMORY USAGE)".to_owned(),
+        format!("{} B", count(sizes.ready_per_job)),
+    ]);
+    t.row([
+        "one delivery record (MEMORY USAGE; it holds the job again)".to_owned(),
+        format!("{} B", count(sizes.record)),
+    ]);
+    t.row([
+        "deliveries index, per delivery (MEMORY USAGE)".to_owned(),
+        format!("{} B", count(sizes.index_per_delivery)),
+    ]);
     t.print();
 
-    let large: Vec<(usize, Percentiles)> = vec![
+    let large = vec![
         (10, probe_claims(&s.stack, 10).await?),
         (64, probe_claims(&s.stack, 64).await?),
     ];
     let mut t = Table::new(
         &format!("claim script round trip ({PROBE_ROUNDS} claims each, handed back after each)"),
-        &["jobs waiting", "batch", "p50", "p99", "max"],
+        &[
+            "jobs waiting",
+            "batch asked",
+            "jobs per claim",
+            "p50",
+            "p99",
+            "max",
+            "p50 per job",
+        ],
     );
-    for (backlog, rows) in [(10u64, &small), (waiting, &large)] {
-        for (batch, p) in rows {
+    for (backlog, rows) in [(SMALL, &small), (waiting, &large)] {
+        for (batch, (p, per_claim)) in rows {
             t.row([
                 count(backlog),
                 batch.to_string(),
+                format!("{per_claim:.0}"),
                 ms(p.at(50.0)),
                 ms(p.at(99.0)),
                 ms(p.max()),
+                format!("{:.1} µs", p.at(50.0) as f64 / per_claim.max(1.0)),
             ]);
         }
     }

@@ -59,6 +59,18 @@ pub struct Opts {
     /// Events enqueued at once when a backlog is built without the API.
     #[arg(long, default_value_t = 64)]
     pub enqueue_concurrency: usize,
+    /// Extra environment for the hookrelay processes, `NAME=VALUE` (repeatable), e.g.
+    /// `TOKIO_WORKER_THREADS=1` or `HOOKRELAY_RETENTION_SECS=3600`.
+    #[arg(long = "hookrelay-env", value_name = "NAME=VALUE", value_parser = parse_env)]
+    pub hookrelay_env: Vec<(String, String)>,
+}
+
+/// `NAME=VALUE` → `(NAME, VALUE)`.
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+    }
 }
 
 /// A stack with the API up, one webhook pointing at the receiver, and no worker yet.
@@ -74,7 +86,7 @@ pub struct Setup {
 /// Starts the receiver, Redis and the API, and creates the bench webhook.
 pub async fn setup(opts: &Opts, bin: &Path) -> anyhow::Result<Setup> {
     let sink = Sink::start(opts.receiver, opts.receiver_threads).await?;
-    let mut stack = Stack::start(bin.to_path_buf(), opts.concurrency).await?;
+    let mut stack = Stack::start(bin.to_path_buf(), opts.concurrency, &opts.hookrelay_env).await?;
     let base = stack.start_api().await?;
     let api = Api::new(&base, opts.pad_bytes)?;
     api.create_webhook("bench", &sink.url("/hook")).await?;
@@ -288,6 +300,14 @@ pub fn print_machine(opts: &Opts) {
             opts.pad_bytes
         ),
     ]);
+    if !opts.hookrelay_env.is_empty() {
+        let env: Vec<String> = opts
+            .hookrelay_env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        t.row(["hookrelay environment".to_owned(), env.join(" ")]);
+    }
     t.print();
 }
 
