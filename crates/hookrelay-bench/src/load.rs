@@ -51,11 +51,22 @@ impl Api {
 
     /// Creates the bench webhook, delivering every bench event to `url`.
     pub async fn create_webhook(&self, name: &str, url: &str) -> anyhow::Result<()> {
+        self.create(name, url, OBJECT_NAME).await
+    }
+
+    /// Creates a webhook of the same project and event for another object, which the bench
+    /// events never match: it only costs the publisher a look.
+    pub async fn create_other_webhook(&self, name: &str, url: &str) -> anyhow::Result<()> {
+        self.create(name, url, &format!("{OBJECT_NAME}-{name}"))
+            .await
+    }
+
+    async fn create(&self, name: &str, url: &str, object_name: &str) -> anyhow::Result<()> {
         let body = serde_json::json!({
             "name": name,
             "url": url,
             "object_type": OBJECT_TYPE,
-            "object_name": OBJECT_NAME,
+            "object_name": object_name,
             "event": EVENT,
         });
         let resp = self

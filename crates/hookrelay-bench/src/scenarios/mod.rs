@@ -56,6 +56,10 @@ pub struct Opts {
     /// Filler bytes added to each event's data (the delivered body grows by as much).
     #[arg(long, default_value_t = 0)]
     pub pad_bytes: usize,
+    /// Webhooks in the project besides the bench one, none matching the bench events (every
+    /// publish reads and matches all of a project's webhooks).
+    #[arg(long, default_value_t = 0)]
+    pub extra_webhooks: usize,
     /// Events enqueued at once when a backlog is built without the API.
     #[arg(long, default_value_t = 64)]
     pub enqueue_concurrency: usize,
@@ -90,6 +94,10 @@ pub async fn setup(opts: &Opts, bin: &Path) -> anyhow::Result<Setup> {
     let base = stack.start_api().await?;
     let api = Api::new(&base, opts.pad_bytes)?;
     api.create_webhook("bench", &sink.url("/hook")).await?;
+    for i in 0..opts.extra_webhooks {
+        api.create_other_webhook(&format!("other-{i}"), &sink.url("/other"))
+            .await?;
+    }
     Ok(Setup { stack, api, sink })
 }
 
@@ -300,6 +308,12 @@ pub fn print_machine(opts: &Opts) {
             opts.pad_bytes
         ),
     ]);
+    if opts.extra_webhooks > 0 {
+        t.row([
+            "other webhooks in the project".to_owned(),
+            opts.extra_webhooks.to_string(),
+        ]);
+    }
     if !opts.hookrelay_env.is_empty() {
         let env: Vec<String> = opts
             .hookrelay_env
