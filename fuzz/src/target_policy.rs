@@ -1,6 +1,7 @@
 //! `target_policy`: parsing any `HOOKRELAY_ALLOWED_TARGETS` value and checking any address
 //! or URL against a policy never panics; a parsed policy reads back the same from its own
-//! networks; an address inside an allowed network, or a public one, is always allowed.
+//! networks; an address inside an allowed network, or a public one, is always allowed; an
+//! IPv4 address and its IPv4-mapped IPv6 form get the same verdict.
 //!
 //! Input: seventeen header bytes, then fields separated by `0xFF`:
 //!
@@ -14,6 +15,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hookrelay_core::target::{TargetPolicy, classify};
+use ipnet::IpNet;
 
 use crate::input::Input;
 
@@ -58,6 +60,23 @@ pub fn check(data: &[u8]) {
                 assert!(
                     verdict.is_ok(),
                     "{addr} refused though allowed by {policy:?}"
+                );
+            }
+            // An IPv4 address written as IPv4-mapped IPv6 (`::ffff:a.b.c.d`) reaches the same
+            // host, so it gets the same verdict; otherwise the mapped form would get round
+            // the policy. Only for policies of IPv4 networks: an IPv6 network that lists the
+            // mapped form allows the mapped form alone, which refuses more, not less.
+            if let IpAddr::V4(v4) = addr
+                && policy
+                    .allowed()
+                    .iter()
+                    .all(|net| matches!(net, IpNet::V4(_)))
+            {
+                let mapped = IpAddr::V6(v4.to_ipv6_mapped());
+                assert_eq!(
+                    policy.check(mapped).is_ok(),
+                    verdict.is_ok(),
+                    "{addr} and {mapped} get different verdicts under {policy:?}"
                 );
             }
         }
