@@ -15,3 +15,5 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --release --bin hookrelay
 cargo test --workspace
+# The fuzz targets' checks over their committed seeds (no fuzzing; scripts/fuzz.sh fuzzes).
+(cd fuzz && cargo test --quiet)

@@ -101,6 +101,22 @@ fn classify_v6(a: Ipv6Addr) -> Option<AddressClass> {
         Some(AddressClass::LinkLocal)
     } else if a.is_multicast() {
         Some(AddressClass::Multicast)
+    } else if s[0..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        // NAT64 (64:ff9b::/96): the last 32 bits are an IPv4 address a gateway connects to.
+        classify_v4(Ipv4Addr::new(
+            (s[6] >> 8) as u8,
+            s[6] as u8,
+            (s[7] >> 8) as u8,
+            s[7] as u8,
+        ))
+    } else if s[0] == 0x2002 {
+        // 6to4 (2002::/16): bits 16–47 are the IPv4 address of the relay's far end.
+        classify_v4(Ipv4Addr::new(
+            (s[1] >> 8) as u8,
+            s[1] as u8,
+            (s[2] >> 8) as u8,
+            s[2] as u8,
+        ))
     } else if let Some(v4) = a.to_ipv4() {
         // IPv4-compatible (deprecated) forms such as ::7f00:1.
         if s[0..6] == [0, 0, 0, 0, 0, 0] {
@@ -215,6 +231,11 @@ mod tests {
         check(&p, "ff02::1", Some("multicast"));
         check(&p, "::ffff:127.0.0.1", Some("loopback"));
         check(&p, "::ffff:169.254.169.254", Some("link-local"));
+        check(&p, "64:ff9b::7f00:1", Some("loopback"));
+        check(&p, "64:ff9b::a00:1", Some("private"));
+        check(&p, "2002:c0a8:101::1", Some("private"));
+        check(&p, "2002:7f00:1::", Some("loopback"));
+        check(&p, "64:ff9b::5db8:d822", None);
         check(&p, "93.184.216.34", None);
         check(&p, "172.32.0.1", None);
         check(&p, "2606:4700::1111", None);
