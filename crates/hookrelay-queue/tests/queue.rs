@@ -392,7 +392,10 @@ async fn workers_silent_for_an_hour_are_forgotten() {
     let mut c = server.connection();
     let long_ago = hookrelay_core::time::now_ms() - 2 * 3600 * 1000;
     let _: () = c.zadd("t:workers", "killed-worker", long_ago).unwrap();
-    queue.renew("alive", &[], Duration::from_secs(10)).await.unwrap();
+    queue
+        .renew("alive", &[], Duration::from_secs(10))
+        .await
+        .unwrap();
     let workers: Vec<String> = c.zrange("t:workers", 0, -1).unwrap();
     assert_eq!(workers, vec!["alive".to_string()]);
 }
