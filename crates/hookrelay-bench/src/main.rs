@@ -21,6 +21,7 @@ mod redisinfo;
 mod report;
 mod scenarios;
 mod stack;
+mod worker_variant;
 
 use std::process::ExitCode;
 
@@ -55,6 +56,11 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // Re-executed as a worker process (`--worker-variant inline|spawned`).
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(worker_variant::ARG) {
+        return worker_variant::main(args.get(2).map_or("", String::as_str));
+    }
     let cli = Cli::parse();
     let bin = match stack::build_binary() {
         Ok(b) => b,

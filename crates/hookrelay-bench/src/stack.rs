@@ -12,6 +12,7 @@ use hookrelay_testkit::{RedisServer, free_port};
 use redis::aio::MultiplexedConnection;
 
 use crate::redisinfo;
+use crate::worker_variant::{self, WorkerVariant};
 
 /// The API token of every bench instance (a fixed string: the stack lives only as long as
 /// the run, on loopback).
@@ -108,6 +109,7 @@ impl Drop for Proc {
 /// Redis plus hookrelay processes sharing one configuration.
 pub struct Stack {
     bin: PathBuf,
+    variant: WorkerVariant,
     vars: Vec<(String, String)>,
     /// The API process, once started.
     pub api: Option<Proc>,
@@ -131,6 +133,7 @@ impl Stack {
         bin: PathBuf,
         concurrency: usize,
         extra: &[(String, String)],
+        variant: WorkerVariant,
     ) -> anyhow::Result<Self> {
         let redis = RedisServer::start();
         let client = redis::Client::open(redis.url())?;
@@ -153,6 +156,7 @@ impl Stack {
         }
         Ok(Self {
             bin,
+            variant,
             vars,
             api: None,
             workers: Vec::new(),
@@ -175,9 +179,16 @@ impl Stack {
             std::process::id()
         ));
         let file = std::fs::File::create(&log)?;
-        let mut cmd = Command::new(&self.bin);
-        cmd.arg(role)
-            .env_clear()
+        let mut cmd = if role == "worker" && self.variant != WorkerVariant::Binary {
+            let mut c = Command::new(std::env::current_exe()?);
+            c.arg(worker_variant::ARG).arg(self.variant.arg());
+            c
+        } else {
+            let mut c = Command::new(&self.bin);
+            c.arg(role);
+            c
+        };
+        cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
             .stdin(Stdio::null())

@@ -16,6 +16,7 @@ use crate::procstat::{CpuSnapshot, CpuUse};
 use crate::receiver::{Hit, ReceiverKind, Sink};
 use crate::report::{Percentiles, Table, rate, thousands};
 use crate::stack::Stack;
+use crate::worker_variant::WorkerVariant;
 
 /// Options shared by the scenarios (each uses the ones that concern it).
 #[derive(clap::Args, Debug, Clone)]
@@ -29,8 +30,9 @@ pub struct Opts {
     /// Deliveries in flight per worker process (HOOKRELAY_CONCURRENCY).
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Concurrent API clients publishing as fast as they are answered.
-    #[arg(long, default_value_t = 16)]
+    /// Concurrent API clients publishing as fast as they are answered (16 leave the API
+    /// idle between requests on 2 cores; 64 keep it busy).
+    #[arg(long, default_value_t = 64)]
     pub clients: usize,
     /// Paced load (e2e), events/s; 0 = half the delivery rate measured in the same run.
     #[arg(long, default_value_t = 0.0)]
@@ -63,6 +65,11 @@ pub struct Opts {
     /// Events enqueued at once when a backlog is built without the API.
     #[arg(long, default_value_t = 64)]
     pub enqueue_concurrency: usize,
+    /// What runs as a worker process: the `hookrelay worker` binary, or hookrelay's worker
+    /// code hosted by this binary, driven by `block_on` (as the binary does) or inside
+    /// `tokio::spawn` (see BENCHMARKS.md).
+    #[arg(long, value_enum, default_value_t = WorkerVariant::Binary)]
+    pub worker_variant: WorkerVariant,
     /// Extra environment for the hookrelay processes, `NAME=VALUE` (repeatable), e.g.
     /// `TOKIO_WORKER_THREADS=1` or `HOOKRELAY_RETENTION_SECS=3600`.
     #[arg(long = "hookrelay-env", value_name = "NAME=VALUE", value_parser = parse_env)]
@@ -90,7 +97,13 @@ pub struct Setup {
 /// Starts the receiver, Redis and the API, and creates the bench webhook.
 pub async fn setup(opts: &Opts, bin: &Path) -> anyhow::Result<Setup> {
     let sink = Sink::start(opts.receiver, opts.receiver_threads).await?;
-    let mut stack = Stack::start(bin.to_path_buf(), opts.concurrency, &opts.hookrelay_env).await?;
+    let mut stack = Stack::start(
+        bin.to_path_buf(),
+        opts.concurrency,
+        &opts.hookrelay_env,
+        opts.worker_variant,
+    )
+    .await?;
     let base = stack.start_api().await?;
     let api = Api::new(&base, opts.pad_bytes)?;
     api.create_webhook("bench", &sink.url("/hook")).await?;
@@ -312,6 +325,15 @@ pub fn print_machine(opts: &Opts) {
         t.row([
             "other webhooks in the project".to_owned(),
             opts.extra_webhooks.to_string(),
+        ]);
+    }
+    if opts.worker_variant != WorkerVariant::Binary {
+        t.row([
+            "worker processes".to_owned(),
+            format!(
+                "hookrelay's worker code in this binary, variant {}",
+                opts.worker_variant.arg()
+            ),
         ]);
     }
     if !opts.hookrelay_env.is_empty() {
