@@ -57,6 +57,8 @@ pub fn build_binary() -> anyhow::Result<PathBuf> {
 /// One `hookrelay` child process; killed when dropped.
 pub struct Proc {
     child: Option<Child>,
+    /// `api` or `worker`.
+    pub role: String,
     /// Its process id.
     pub pid: u32,
     /// Where its log (stderr) goes.
@@ -102,6 +104,20 @@ impl Drop for Proc {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // Logs are at `warn`: an empty one says nothing and goes; anything else is kept and
+        // pointed at, since it may explain odd figures.
+        match std::fs::metadata(&self.log) {
+            Ok(m) if m.len() == 0 => {
+                let _ = std::fs::remove_file(&self.log);
+            }
+            Ok(_) => eprintln!(
+                "hookrelay {} pid {} logged warnings: {}",
+                self.role,
+                self.pid,
+                self.log.display()
+            ),
+            Err(_) => {}
         }
     }
 }
@@ -201,6 +217,7 @@ impl Stack {
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", self.bin.display()))?;
         Ok(Proc {
+            role: role.to_owned(),
             pid: child.id(),
             child: Some(child),
             log,
