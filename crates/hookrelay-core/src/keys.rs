@@ -25,6 +25,12 @@ impl Keys {
         format!("{}:webhooks:{project}", self.prefix)
     }
 
+    /// STRING: a token that changes with every change to a project's webhooks; lets API
+    /// processes keep parsed webhooks in memory and know when to read them again.
+    pub fn webhooks_version(&self, project: &str) -> String {
+        format!("{}:webhooks-version:{project}", self.prefix)
+    }
+
     /// SET of projects that have webhooks.
     pub fn projects(&self) -> String {
         format!("{}:projects", self.prefix)

@@ -6,8 +6,9 @@
 //! compare-and-set script on the JSON as read, so a rename is atomic and two concurrent
 //! updates never silently lose one another.
 
-use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use hookrelay_core::target::TargetPolicy;
 use hookrelay_core::webhook::{
@@ -23,6 +24,14 @@ use crate::error::ProducerError;
 static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/create.lua")));
 static REPLACE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/replace.lua")));
 static DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/delete.lua")));
+static LIST: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/list.lua")));
+
+/// How long a project's parsed webhooks are used without asking Redis whether they changed
+/// at all. Changes made through hookrelay are seen at once (they change the version token);
+/// this only bounds how long a hand edit with redis-cli goes unnoticed.
+const CACHE_MAX_AGE: Duration = Duration::from_secs(5);
+/// Most projects whose webhooks are kept in memory.
+const CACHE_MAX_PROJECTS: usize = 10_000;
 
 /// How often an update is retried when another writer changed the webhook in between.
 const UPDATE_TRIES: usize = 5;
@@ -35,11 +44,24 @@ pub const MAX_LABEL_LEN: usize = 64;
 /// Longest bearer token.
 pub const MAX_TOKEN_LEN: usize = 4096;
 
-/// Webhook CRUD in Redis. Cheap to clone: clones share the queue's connection.
+/// A project's webhooks as last read, with the version token they were read at.
+struct Cached {
+    version: String,
+    read_at: Instant,
+    hooks: Arc<Vec<Webhook>>,
+}
+
+/// Webhook CRUD in Redis. Cheap to clone: clones share the queue's connection and the
+/// in-memory copy of parsed webhooks.
 #[derive(Clone)]
 pub struct Registry {
     conn: ConnectionManager,
     keys: Keys,
+    cache: Arc<Mutex<HashMap<String, Cached>>>,
+}
+
+fn new_version() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 impl std::fmt::Debug for Registry {
@@ -64,6 +86,7 @@ impl Registry {
         Self {
             conn: queue.connection(),
             keys: queue.keys().clone(),
+            cache: Arc::default(),
         }
     }
 
@@ -79,9 +102,11 @@ impl Registry {
         let created: i64 = CREATE
             .key(self.keys.webhooks(project))
             .key(self.keys.projects())
+            .key(self.keys.webhooks_version(project))
             .arg(&webhook.name)
             .arg(json)
             .arg(project)
+            .arg(new_version())
             .invoke_async(&mut conn)
             .await?;
         if created == 1 {
@@ -123,24 +148,74 @@ impl Registry {
 
     /// Every webhook of a project, sorted by name. A stored value that does not decode is
     /// logged and left out rather than failing the whole list (or the whole fan-out).
-    pub async fn list(&self, project: &str) -> Result<Vec<Webhook>, ProducerError> {
+    ///
+    /// Parsed webhooks are kept in memory per project and read again only when their version
+    /// token in Redis changed (every create, update and delete changes it), so a publish
+    /// costs one small script call whatever the number of webhooks.
+    pub async fn list(&self, project: &str) -> Result<Arc<Vec<Webhook>>, ProducerError> {
+        let known = {
+            let cache = self.lock_cache();
+            cache.get(project).map(|c| {
+                (
+                    c.version.clone(),
+                    c.read_at.elapsed() < CACHE_MAX_AGE,
+                    c.hooks.clone(),
+                )
+            })
+        };
+        let (asked_version, fresh_hooks) = match &known {
+            Some((version, true, hooks)) => (version.as_str(), Some(hooks.clone())),
+            _ => ("", None),
+        };
         let mut conn = self.conn.clone();
-        let all: Vec<(String, String)> = redis::cmd("HGETALL")
-            .arg(self.keys.webhooks(project))
-            .query_async(&mut conn)
+        let mut answer: Vec<String> = LIST
+            .key(self.keys.webhooks(project))
+            .key(self.keys.webhooks_version(project))
+            .arg(asked_version)
+            .invoke_async(&mut conn)
             .await?;
-        let mut hooks: Vec<Webhook> = all
-            .into_iter()
-            .filter_map(|(name, raw)| match serde_json::from_str::<Webhook>(&raw) {
-                Ok(w) => Some(w),
+        if answer.is_empty() {
+            return Err(ProducerError::Internal(
+                "empty answer listing webhooks".into(),
+            ));
+        }
+        let version = answer.remove(0);
+        if let Some(hooks) = fresh_hooks.filter(|_| answer.is_empty() && !version.is_empty()) {
+            return Ok(hooks);
+        }
+        let mut hooks: Vec<Webhook> = Vec::with_capacity(answer.len() / 2);
+        let mut fields = answer.into_iter();
+        while let (Some(name), Some(raw)) = (fields.next(), fields.next()) {
+            match serde_json::from_str::<Webhook>(&raw) {
+                Ok(w) => hooks.push(w),
                 Err(e) => {
                     tracing::error!(project, webhook = %name, error = %decode_error(&e), "stored webhook does not decode; skipped");
-                    None
                 }
-            })
-            .collect();
+            }
+        }
         hooks.sort_by(|a, b| a.name.cmp(&b.name));
+        let hooks = Arc::new(hooks);
+        // Without a version token (webhooks written by hand, or data lost), nothing is kept.
+        if !version.is_empty() {
+            let mut cache = self.lock_cache();
+            if cache.len() >= CACHE_MAX_PROJECTS && !cache.contains_key(project) {
+                cache.clear();
+            }
+            cache.insert(
+                project.to_owned(),
+                Cached {
+                    version,
+                    read_at: Instant::now(),
+                    hooks: hooks.clone(),
+                },
+            );
+        }
         Ok(hooks)
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+        // The map is only ever replaced whole per entry: a panic elsewhere cannot corrupt it.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Changes a webhook with `change`, atomically: `change` sees the stored webhook and
@@ -184,10 +259,12 @@ impl Registry {
         let mut conn = self.conn.clone();
         let r: i64 = REPLACE
             .key(self.keys.webhooks(project))
+            .key(self.keys.webhooks_version(project))
             .arg(name)
             .arg(expected)
             .arg(&new.name)
             .arg(json)
+            .arg(new_version())
             .invoke_async(&mut conn)
             .await?;
         Ok(match r {
@@ -204,8 +281,10 @@ impl Registry {
         let deleted: i64 = DELETE
             .key(self.keys.webhooks(project))
             .key(self.keys.projects())
+            .key(self.keys.webhooks_version(project))
             .arg(name)
             .arg(project)
+            .arg(new_version())
             .invoke_async(&mut conn)
             .await?;
         Ok(deleted == 1)

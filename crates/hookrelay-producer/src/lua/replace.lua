@@ -1,6 +1,6 @@
 -- Replace a webhook, possibly under a new name, if nobody changed it since it was read.
--- KEYS: 1 project's webhooks hash.
--- ARGV: 1 current name, 2 JSON as read, 3 new name, 4 new JSON
+-- KEYS: 1 project's webhooks hash, 2 version key.
+-- ARGV: 1 current name, 2 JSON as read, 3 new name, 4 new JSON, 5 new version token
 -- Returns 1 replaced, 0 new name taken, -1 no such webhook, -2 changed since read.
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if not current then return -1 end
@@ -10,4 +10,5 @@ if ARGV[3] ~= ARGV[1] then
   redis.call('HDEL', KEYS[1], ARGV[1])
 end
 redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+redis.call('SET', KEYS[2], ARGV[5])
 return 1
