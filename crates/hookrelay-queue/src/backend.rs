@@ -360,7 +360,7 @@ pub fn spawn_lease_keeper(
             let ids = held.ids();
             match queue.renew(&worker, &ids, lease).await {
                 Ok(lost) if !lost.is_empty() => {
-                    tracing::warn!(%worker, lost = lost.len(), "leases lost (expired before renewal); those deliveries may be made twice");
+                    tracing::warn!(%worker, lost = lost.len(), "jobs this worker still runs are held by another worker now (their leases expired before renewal); those deliveries may be made twice");
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(%worker, error = %e, "lease renewal failed; retrying"),

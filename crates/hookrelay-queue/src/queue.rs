@@ -353,7 +353,7 @@ impl Queue {
     }
 
     /// Extends the leases of the jobs `worker` holds and records its heartbeat. Returns the
-    /// ids it no longer holds.
+    /// ids another worker holds now (settled ones are simply skipped).
     pub async fn renew(
         &self,
         worker: &str,
