@@ -246,7 +246,7 @@ async fn busy_workers_are_not_taken_for_dead_ones() {
     for w in &workers {
         let log = w.logs();
         assert_eq!(
-            lines_with(&log, "leases lost"),
+            lines_with(&log, "held by another worker now"),
             0,
             "a busy worker lost leases:\n{log}"
         );
