@@ -139,7 +139,7 @@ pub struct Webhook {
     /// Extra request headers.
     #[serde(default)]
     pub headers: Vec<Header>,
-    /// Type of object it fires for (`deployment`, `pipeline`, `model`, …).
+    /// Type of object it fires for (`deployment`, `pipeline`, `model`, …); `*` for any.
     pub object_type: String,
     /// Name of the object it fires for; `*` for any.
     pub object_name: String,
@@ -190,7 +190,7 @@ impl Webhook {
     pub fn matches(&self, event: &Event) -> bool {
         self.enabled
             && self.listens_to(&event.event)
-            && self.object_type == event.object_type
+            && (self.object_type == "*" || self.object_type == event.object_type)
             && (self.object_name == "*" || self.object_name == event.object_name)
             && match &self.version {
                 None => true,

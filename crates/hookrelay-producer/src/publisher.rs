@@ -28,9 +28,10 @@ const RECOVER_CHUNK: usize = 500;
 pub struct EventIn {
     /// Event name, e.g. `deployment_request_finished`.
     pub event: String,
-    /// Object type, e.g. `deployment`.
+    /// Object type, e.g. `deployment`; `""` for an event about no object (what
+    /// `hookrelay publish` sends without `--object-type`).
     pub object_type: String,
-    /// Object name, e.g. `deployment-1`.
+    /// Object name, e.g. `deployment-1`; `""` for an event about no object.
     pub object_name: String,
     /// Object version; webhooks bound to a version fire only for that version.
     #[serde(default)]
@@ -354,8 +355,14 @@ fn build_job(
 /// Checks the fields of an event, naming the one at fault.
 fn check_event(input: &EventIn) -> Result<(), ProducerError> {
     validate_label("event", &input.event)?;
-    validate_label("object_type", &input.object_type)?;
-    validate_label("object_name", &input.object_name)?;
+    // An event may be about no particular object: then only webhooks for any object
+    // (`object_type` and `object_name` `*`) fire.
+    if !input.object_type.is_empty() {
+        validate_label("object_type", &input.object_type)?;
+    }
+    if !input.object_name.is_empty() {
+        validate_label("object_name", &input.object_name)?;
+    }
     if let Some(v) = &input.version {
         validate_label("version", v)?;
     }

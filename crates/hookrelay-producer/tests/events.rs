@@ -417,3 +417,21 @@ async fn recover_requeues_the_failed_deliveries_of_one_webhook_since_a_time() {
         404
     );
 }
+
+#[tokio::test]
+async fn an_event_about_no_object_fires_only_webhooks_for_any_object() {
+    let s = start().await;
+    s.create_webhook(webhook("specific")).await;
+    let mut any = webhook("any");
+    any["object_type"] = json!("*");
+    any["object_name"] = json!("*");
+    s.create_webhook(any).await;
+    let body = json!({
+        "event": "deployment_request_finished", "object_type": "", "object_name": "", "data": {}
+    });
+    let a = publish(&s, body).await;
+    assert_eq!(a["deliveries"].as_array().unwrap().len(), 1);
+    // A typed event fires both.
+    let a = publish(&s, event()).await;
+    assert_eq!(a["deliveries"].as_array().unwrap().len(), 2);
+}
