@@ -1006,10 +1006,12 @@ async fn records_expire_and_the_queue_leaves_nothing() {
     assert!(queue_keys.is_empty(), "finished jobs left {queue_keys:?}");
     assert_eq!(queue_depths(&redis).dead, 0);
 
-    // Kept on purpose, without expiry: the webhooks, the project set, the worker heartbeats,
-    // the failed index and the project's delivery index (both trimmed to the retention).
+    // Kept on purpose, without expiry: the webhooks and their version token, the project set,
+    // the worker heartbeats, the failed index and the project's delivery index (both trimmed
+    // to the retention).
     let kept = [
         k.webhooks(PROJECT),
+        k.webhooks_version(PROJECT),
         k.projects(),
         k.workers(),
         k.failed(),
