@@ -20,11 +20,10 @@ if ARGV[8] ~= '' then
   redis.call('ZADD', KEYS[4], tonumber(ARGV[7]), ARGV[8])
 end
 local now = tonumber(ARGV[3])
+-- (A redelivered delivery already left the failed set when it was queued again.)
 if ARGV[4] == 'failed' then
   redis.call('ZADD', KEYS[7], now, ARGV[2])
   redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - retention * 1000)
-elseif ARGV[4] == 'succeeded' then
-  redis.call('ZREM', KEYS[7], ARGV[2])
 end
 redis.call('HDEL', KEYS[1], ARGV[2])
 redis.call('HDEL', KEYS[2], ARGV[2])
