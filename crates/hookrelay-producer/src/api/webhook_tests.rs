@@ -12,13 +12,12 @@ use axum::{Json, Router};
 use hookrelay_core::delivery::ResponseRecord;
 use hookrelay_core::signing::generate_secret;
 use hookrelay_core::time::{now_rfc3339, rfc3339_ms};
-use hookrelay_core::webhook::validate_timeout;
-use hookrelay_core::{DEFAULT_TIMEOUT_SECS, DeliveryKind, DeliveryStatus, Webhook};
+use hookrelay_core::{DeliveryKind, DeliveryStatus, Webhook};
 use hookrelay_queue::DeliveryView;
 use serde::{Deserialize, Serialize};
 
 use super::extract::{ApiJson, ApiPath};
-use super::webhooks::{HeaderIn, parse_format, resolve_headers};
+use super::webhooks::{HeaderIn, parse_request_fields};
 use super::{AppState, check_project};
 use crate::error::ProducerError;
 use crate::registry::check_webhook;
@@ -116,12 +115,8 @@ async fn create(
     ApiJson(input): ApiJson<WebhookTestCreateIn>,
 ) -> Result<(StatusCode, Json<TestOut>), ProducerError> {
     check_project(&project)?;
-    let timeout = match input.timeout {
-        Some(t) => validate_timeout(t)?,
-        None => DEFAULT_TIMEOUT_SECS,
-    };
-    let format = parse_format(input.format)?;
-    let headers = resolve_headers(input.headers.unwrap_or_default(), &[])?;
+    let (timeout, format, headers) =
+        parse_request_fields(input.timeout, input.format, input.headers)?;
     let now = now_rfc3339();
     let webhook = Webhook {
         id: uuid::Uuid::new_v4().to_string(),

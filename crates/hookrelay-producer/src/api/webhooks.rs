@@ -227,6 +227,22 @@ pub(super) fn parse_format(format: Option<String>) -> Result<Format, FieldError>
     format.map_or(Ok(Format::default()), |f| f.parse())
 }
 
+/// The request settings a new webhook and a test of an unsaved one share: the timeout
+/// (default 10 s), the format (default `json`) and the headers (none stored to keep).
+pub(super) fn parse_request_fields(
+    timeout: Option<i64>,
+    format: Option<String>,
+    headers: Option<Vec<HeaderIn>>,
+) -> Result<(u32, Format, Vec<Header>), FieldError> {
+    let timeout = match timeout {
+        Some(t) => validate_timeout(t)?,
+        None => DEFAULT_TIMEOUT_SECS,
+    };
+    let format = parse_format(format)?;
+    let headers = resolve_headers(headers.unwrap_or_default(), &[])?;
+    Ok((timeout, format, headers))
+}
+
 fn check_secret(secret: &str) -> Result<(), FieldError> {
     validate_secret(secret).map_err(|e| FieldError::new("signing_secret", e.message))
 }
@@ -237,12 +253,8 @@ async fn create(
     ApiJson(input): ApiJson<WebhookCreateIn>,
 ) -> Result<(StatusCode, Json<WebhookCreatedOut>), ProducerError> {
     check_project(&project)?;
-    let timeout = match input.timeout {
-        Some(t) => validate_timeout(t)?,
-        None => DEFAULT_TIMEOUT_SECS,
-    };
-    let format = parse_format(input.format)?;
-    let headers = resolve_headers(input.headers.unwrap_or_default(), &[])?;
+    let (timeout, format, headers) =
+        parse_request_fields(input.timeout, input.format, input.headers)?;
     let signing_secret = match input.signing_secret {
         Some(s) => {
             check_secret(&s)?;
