@@ -82,6 +82,25 @@ pub enum JobDecodeError {
     Invalid(String),
 }
 
+/// serde's message, unless it could quote a value from the job (jobs carry secrets): then
+/// only what kind of problem it is and where.
+fn describe(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    if e.is_syntax()
+        || e.is_eof()
+        || msg.starts_with("missing field")
+        || msg.starts_with("duplicate field")
+    {
+        msg
+    } else {
+        format!(
+            "a field has the wrong type or value at line {} column {}",
+            e.line(),
+            e.column()
+        )
+    }
+}
+
 #[derive(Deserialize)]
 struct VersionOnly {
     v: Option<serde_json::Value>,
@@ -92,8 +111,8 @@ impl Job {
     pub fn decode(raw: &[u8]) -> Result<Job, JobDecodeError> {
         let head: VersionOnly = serde_json::from_slice(raw).map_err(|e| {
             match serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
-                Ok(_) => JobDecodeError::Invalid(format!("not a job object: {e}")),
-                Err(syntax) => JobDecodeError::NotJson(syntax.to_string()),
+                Ok(_) => JobDecodeError::Invalid(format!("not a job object: {}", describe(&e))),
+                Err(syntax) => JobDecodeError::NotJson(describe(&syntax)),
             }
         })?;
         match head.v {
@@ -111,7 +130,7 @@ impl Job {
             }
         }
         let job: Job =
-            serde_json::from_slice(raw).map_err(|e| JobDecodeError::Invalid(e.to_string()))?;
+            serde_json::from_slice(raw).map_err(|e| JobDecodeError::Invalid(describe(&e)))?;
         if job.id.is_empty() {
             return Err(JobDecodeError::Invalid("empty \"id\"".into()));
         }
@@ -182,5 +201,10 @@ mod tests {
         check("{\"v\":\"1\"}", "must be a number");
         check("{\"v\":1,\"id\":\"x\"}", "invalid job");
         check("[1,2]", "invalid job");
+        // A secret in a wrong-typed field is never quoted back.
+        let secret = r#"{"v":1,"id":"x","project":"p","event":"e","attempt":1,"request":{"url":"u","timeout_secs":1,"body":"","secrets":"whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}}"#;
+        let err = Job::decode(secret.as_bytes()).expect_err("wrong type").to_string();
+        assert!(!err.contains("whsec_"), "{err}");
+        assert!(err.contains("line 1 column"), "{err}");
     }
 }

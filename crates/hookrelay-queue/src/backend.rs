@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use tower_layer::Identity;
 
 use crate::error::QueueError;
-use crate::queue::Queue;
+use crate::queue::{ClaimedJob, Queue};
 
 /// Most jobs taken by one claim.
 const MAX_CLAIM: usize = 256;
@@ -136,11 +136,6 @@ fn lock_buffer(buffer: &Mutex<VecDeque<Job>>) -> MutexGuard<'_, VecDeque<Job>> {
     buffer.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-#[derive(serde::Deserialize)]
-struct IdOnly {
-    id: String,
-}
-
 impl Fetcher {
     async fn next_job(&mut self) -> Job {
         loop {
@@ -181,29 +176,35 @@ impl Fetcher {
         }
     }
 
-    /// Buffers a claimed job, or moves it to the dead list when this build cannot run it.
-    async fn take(&mut self, raw: String) {
-        match Job::decode(raw.as_bytes()) {
-            Ok(job) => {
+    /// Buffers a claimed job, or moves it to the dead list when this build cannot run it
+    /// (bytes that are not UTF-8 JSON, an unknown version, missing fields, an id that does
+    /// not read the same in Lua and in Rust).
+    async fn take(&mut self, claimed: ClaimedJob) {
+        let reason = match Job::decode(&claimed.raw) {
+            Ok(job) if job.id == claimed.id => {
                 self.held.insert(&job.id);
                 lock_buffer(&self.buffer).push_back(job);
+                return;
             }
-            Err(reason) => {
-                // The claim script only takes values with a string "id".
-                let id = serde_json::from_str::<IdOnly>(&raw)
-                    .map(|i| i.id)
-                    .unwrap_or_default();
-                tracing::error!(worker = %self.worker, delivery_id = %id, %reason, "job cannot be run by this build; moved to the dead list");
-                loop {
-                    match self
-                        .queue
-                        .dead_letter(&self.worker, &id, &reason.to_string())
-                        .await
-                    {
-                        Ok(_) => break,
-                        Err(e) => self.back_off("dead-letter", &e).await,
-                    }
+            Ok(job) => format!(
+                "ambiguous id: read as {:?} by the queue and {:?} by the worker",
+                claimed.id, job.id
+            ),
+            Err(e) => e.to_string(),
+        };
+        tracing::error!(worker = %self.worker, delivery_id = %claimed.id, %reason, "job cannot be run by this build; moved to the dead list");
+        loop {
+            match self
+                .queue
+                .dead_letter(&self.worker, &claimed.id, &reason)
+                .await
+            {
+                Ok(true) => break,
+                Ok(false) => {
+                    tracing::warn!(worker = %self.worker, delivery_id = %claimed.id, "job to dead-letter is no longer held by this worker");
+                    break;
                 }
+                Err(e) => self.back_off("dead-letter", &e).await,
             }
         }
     }

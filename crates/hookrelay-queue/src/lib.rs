@@ -3,8 +3,9 @@
 //! Layout (see `hookrelay_core::keys` and the README's redis-cli guide):
 //! - `queue:ready` LIST of job JSON, LPUSH in, RPOP out;
 //! - `queue:scheduled` ZSET of job JSON scored by due time, promoted in bounded chunks;
-//! - `queue:inflight` HASH id → `{"worker","claimed_at","job"}` and `queue:leases` ZSET
-//!   id → lease deadline: a claimed job stays in Redis until its outcome is recorded;
+//! - `queue:inflight` HASH id → job JSON, `queue:holders` HASH id → `<worker>#<attempt>` and
+//!   `queue:leases` ZSET id → lease deadline: a claimed job stays in Redis until its outcome
+//!   is recorded;
 //! - `queue:dead` LIST of values that are not runnable jobs, with the reason.
 //!
 //! Every state change that touches more than one key is one Lua script, so a crash at any
@@ -18,5 +19,6 @@ mod scripts;
 pub use backend::{BackendSettings, HeldJobs, RedisBackend, spawn_lease_keeper};
 pub use error::QueueError;
 pub use queue::{
-    Ack, Claimed, DeliveryView, EnqueueOutcome, NewDelivery, Queue, QueueStats, RedeliverOutcome,
+    Ack, Claimed, ClaimedJob, DeliveryView, EnqueueOutcome, NewDelivery, Queue, QueueStats,
+    RedeliverOutcome,
 };

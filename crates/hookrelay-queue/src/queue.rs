@@ -38,11 +38,28 @@ pub enum EnqueueOutcome {
     Duplicate(String),
 }
 
+/// One claimed job: the id Redis read from it and its raw bytes (which may turn out not to
+/// be a job this build can run; the id is what the dead list needs then).
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    /// The delivery id, as the claim script read it.
+    pub id: String,
+    /// The value as it was in the queue.
+    pub raw: Vec<u8>,
+}
+
+impl ClaimedJob {
+    /// The raw value.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.raw
+    }
+}
+
 /// Jobs taken by one claim.
 #[derive(Debug, Default)]
 pub struct Claimed {
-    /// Raw job JSON, each now held by the claiming worker under a lease.
-    pub jobs: Vec<String>,
+    /// The jobs, each now held by the claiming worker under a lease.
+    pub jobs: Vec<ClaimedJob>,
     /// Reasons for values that were not jobs and went to the dead list.
     pub dead: Vec<String>,
     /// Jobs handed back from workers whose lease expired.
@@ -282,7 +299,7 @@ impl Queue {
         lease: Duration,
     ) -> Result<Claimed, QueueError> {
         let mut conn = self.conn.clone();
-        let (jobs, dead, recovered, promoted): (Vec<String>, Vec<String>, usize, usize) =
+        let (flat, dead, recovered, promoted): (Vec<Vec<u8>>, Vec<Vec<u8>>, usize, usize) =
             scripts::CLAIM
                 .key(self.keys.ready())
                 .key(self.keys.scheduled())
@@ -291,16 +308,26 @@ impl Queue {
                 .key(self.keys.leases())
                 .key(self.keys.dead())
                 .arg(worker)
-                .arg(now_ms())
                 .arg(max)
                 .arg(lease.as_millis() as u64)
                 .arg(PROMOTE_CHUNK)
                 .arg(REAP_CHUNK)
                 .invoke_async(&mut conn)
                 .await?;
+        let mut jobs = Vec::with_capacity(flat.len() / 2);
+        let mut it = flat.into_iter();
+        while let (Some(id), Some(raw)) = (it.next(), it.next()) {
+            jobs.push(ClaimedJob {
+                id: String::from_utf8_lossy(&id).into_owned(),
+                raw,
+            });
+        }
         Ok(Claimed {
             jobs,
-            dead,
+            dead: dead
+                .iter()
+                .map(|r| String::from_utf8_lossy(r).into_owned())
+                .collect(),
             recovered,
             promoted,
         })
@@ -312,9 +339,13 @@ impl Queue {
         let id = &ack.job.id;
         let attempt_json =
             serde_json::to_string(ack.attempt).map_err(|e| QueueError::Protocol(e.to_string()))?;
-        let response_json = match &ack.attempt.response {
-            Some(r) => serde_json::to_string(r).map_err(|e| QueueError::Protocol(e.to_string()))?,
-            None => String::new(),
+        // The last answer goes into the record itself only for webhook tests (what their
+        // GET shows); for deliveries it is in the attempt list already.
+        let response_json = match (&ack.attempt.response, ack.job.kind) {
+            (Some(r), DeliveryKind::Test) => {
+                serde_json::to_string(r).map_err(|e| QueueError::Protocol(e.to_string()))?
+            }
+            _ => String::new(),
         };
         let (next_at, next_raw) = match ack.next {
             Some((job, due)) => (due.to_string(), job.encode()),
@@ -360,12 +391,11 @@ impl Queue {
         ids: &[String],
         lease: Duration,
     ) -> Result<Vec<String>, QueueError> {
-        let now = now_ms();
         let mut inv = scripts::RENEW.prepare_invoke();
         inv.key(self.keys.holders())
             .key(self.keys.leases())
             .key(self.keys.workers());
-        inv.arg(worker).arg(now + lease.as_millis() as i64).arg(now);
+        inv.arg(worker).arg(lease.as_millis() as u64);
         for id in ids {
             inv.arg(id);
         }
@@ -391,7 +421,8 @@ impl Queue {
         Ok(inv.invoke_async(&mut conn).await?)
     }
 
-    /// Moves a held job this build cannot run to the dead list, with the reason.
+    /// Moves a held job this build cannot run to the dead list, with the reason, and marks
+    /// its delivery record failed. `false` when `worker` does not hold it.
     pub async fn dead_letter(
         &self,
         worker: &str,
@@ -404,6 +435,7 @@ impl Queue {
             .key(self.keys.holders())
             .key(self.keys.leases())
             .key(self.keys.dead())
+            .key(self.keys.delivery(id))
             .arg(worker)
             .arg(id)
             .arg(reason)

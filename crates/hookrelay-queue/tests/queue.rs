@@ -399,3 +399,93 @@ async fn workers_silent_for_an_hour_are_forgotten() {
     let workers: Vec<String> = c.zrange("t:workers", 0, -1).unwrap();
     assert_eq!(workers, vec!["alive".to_string()]);
 }
+
+#[tokio::test]
+async fn a_worker_back_from_a_redis_outage_keeps_its_own_lapsed_jobs() {
+    let (_server, queue) = setup().await;
+    enqueue(&queue, &["d1"]).await;
+    let lease = Duration::from_millis(200);
+    assert_eq!(queue.claim("w1", 10, lease).await.unwrap().jobs.len(), 1);
+    // Its renewals could not reach Redis: the lease lapsed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Its own next claim extends the lease instead of handing the job back.
+    let again = queue.claim("w1", 10, lease).await.unwrap();
+    assert_eq!(again.recovered, 0);
+    assert!(again.jobs.is_empty());
+    let other = queue.claim("w2", 10, lease).await.unwrap();
+    assert_eq!(other.recovered, 0, "a live worker's job was taken");
+    assert!(other.jobs.is_empty());
+}
+
+#[tokio::test]
+async fn an_ack_settles_only_the_attempt_it_ran() {
+    let (server, queue) = setup().await;
+    enqueue(&queue, &["d1"]).await;
+    let claimed = queue
+        .claim("w1", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let first = Job::decode(claimed.jobs[0].as_bytes()).unwrap();
+    let second = Job {
+        attempt: 2,
+        ..first.clone()
+    };
+    let a1 = attempt(1, Some("HTTP 500"));
+    let ack = Ack {
+        worker: "w1",
+        job: &first,
+        attempt: &a1,
+        status: DeliveryStatus::Retrying,
+        next: Some((&second, 0)),
+    };
+    assert!(queue.ack(&ack).await.unwrap());
+    // Attempt 2 is claimed by the same worker…
+    let claimed = queue
+        .claim("w1", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(Job::decode(claimed.jobs[0].as_bytes()).unwrap().attempt, 2);
+    // …and a repeated ack of attempt 1 (its first answer was lost) settles nothing.
+    assert!(!queue.ack(&ack).await.unwrap());
+    let mut c = server.connection();
+    let inflight: usize = c.hlen("t:queue:inflight").unwrap();
+    assert_eq!(inflight, 1, "attempt 2 must stay in flight");
+    let scheduled: usize = c.zcard("t:queue:scheduled").unwrap();
+    assert_eq!(scheduled, 0, "no second copy of attempt 2");
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_utf8_do_not_hold_up_the_jobs_claimed_with_them() {
+    let (server, queue) = setup().await;
+    let mut c = server.connection();
+    enqueue(&queue, &["a", "b"]).await;
+    let bad: &[u8] = b"{\"v\":1,\"id\":\"bad\",\"x\":\"\xff\"}";
+    let _: () = c.lpush("t:queue:ready", bad).unwrap();
+    enqueue(&queue, &["c"]).await;
+    let claimed = queue
+        .claim("w1", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(claimed.jobs.len(), 4);
+    let mut good = 0;
+    for j in &claimed.jobs {
+        match Job::decode(j.as_bytes()) {
+            Ok(job) => {
+                assert_eq!(job.id, j.id);
+                good += 1;
+            }
+            Err(e) => {
+                assert_eq!(j.id, "bad");
+                assert!(
+                    queue
+                        .dead_letter("w1", &j.id, &e.to_string())
+                        .await
+                        .unwrap()
+                );
+            }
+        }
+    }
+    assert_eq!(good, 3);
+    let dead: usize = c.llen("t:queue:dead").unwrap();
+    assert_eq!(dead, 1);
+}

@@ -9,7 +9,9 @@ local retention = tonumber(ARGV[9])
 redis.call('RPUSH', KEYS[6], ARGV[5])
 redis.call('LTRIM', KEYS[6], -tonumber(ARGV[13]), -1)
 redis.call('EXPIRE', KEYS[6], retention)
-if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[1] then
+-- The holder is "<worker>#<attempt>": an ack settles only the attempt it ran, so a late or
+-- repeated ack can never settle a later attempt of the same delivery.
+if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[1] .. '#' .. ARGV[6] then
   return 0
 end
 redis.call('HSET', KEYS[5], 'status', ARGV[4], 'attempts', ARGV[6], 'updated_at', ARGV[3],
