@@ -37,16 +37,7 @@ async fn probe_claims(stack: &Stack, batch: usize) -> anyhow::Result<(Percentile
         let claimed = queue.claim("bench-probe", batch, PROBE_LEASE).await?;
         times.push(start.elapsed().as_micros() as u64);
         taken += claimed.jobs.len();
-        let ids: Vec<String> = claimed
-            .jobs
-            .iter()
-            .filter_map(|raw| {
-                serde_json::from_str::<serde_json::Value>(raw)
-                    .ok()
-                    .and_then(|j| j["id"].as_str().map(str::to_owned))
-            })
-            .collect();
-        anyhow::ensure!(ids.len() == claimed.jobs.len(), "a claimed job has no id");
+        let ids: Vec<String> = claimed.jobs.iter().map(|j| j.id.clone()).collect();
         queue.release("bench-probe", &ids).await?;
     }
     Ok((Percentiles::new(times), taken as f64 / PROBE_ROUNDS as f64))
