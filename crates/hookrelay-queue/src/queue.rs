@@ -470,11 +470,14 @@ impl Queue {
         &self,
         ids: &[String],
     ) -> Result<Vec<Option<DeliveryView>>, QueueError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        // An id with a ':' could name another kind of key (`<id>:attempts`): no such delivery.
+        let plain = |id: &str| !id.is_empty() && id.len() <= 200 && !id.contains(':');
+        let wanted: Vec<&String> = ids.iter().filter(|id| plain(id)).collect();
+        if wanted.is_empty() {
+            return Ok(ids.iter().map(|_| None).collect());
         }
         let mut pipe = redis::pipe();
-        for id in ids {
+        for id in &wanted {
             pipe.cmd("HGETALL").arg(self.keys.delivery(id));
             pipe.cmd("LRANGE")
                 .arg(self.keys.attempts(id))
@@ -483,7 +486,7 @@ impl Queue {
         }
         let mut conn = self.conn.clone();
         let answers: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
-        let mut out = Vec::with_capacity(ids.len());
+        let mut found = Vec::with_capacity(wanted.len());
         for pair in answers.chunks(2) {
             let fields: HashMap<String, String> = redis::from_redis_value_ref(&pair[0])
                 .map_err(|e| QueueError::Protocol(e.to_string()))?;
@@ -492,9 +495,19 @@ impl Queue {
                     .map_err(|e| QueueError::Protocol(e.to_string()))?,
                 None => Vec::new(),
             };
-            out.push(view_from_fields(fields, &attempts));
+            found.push(view_from_fields(fields, &attempts));
         }
-        Ok(out)
+        let mut found = found.into_iter();
+        Ok(ids
+            .iter()
+            .map(|id| {
+                if plain(id) {
+                    found.next().flatten()
+                } else {
+                    None
+                }
+            })
+            .collect())
     }
 
     /// The ids of a project's deliveries, newest first, `offset`..`offset+limit`.

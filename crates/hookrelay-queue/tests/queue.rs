@@ -489,3 +489,30 @@ async fn bytes_that_are_not_utf8_do_not_hold_up_the_jobs_claimed_with_them() {
     let dead: usize = c.llen("t:queue:dead").unwrap();
     assert_eq!(dead, 1);
 }
+
+#[tokio::test]
+async fn a_delivery_id_naming_another_key_is_simply_not_found() {
+    let (_server, queue) = setup().await;
+    enqueue(&queue, &["d1"]).await;
+    let claimed = queue
+        .claim("w1", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let j = Job::decode(claimed.jobs[0].as_bytes()).unwrap();
+    let a = attempt(1, None);
+    let ack = Ack {
+        worker: "w1",
+        job: &j,
+        attempt: &a,
+        status: DeliveryStatus::Succeeded,
+        next: None,
+    };
+    assert!(queue.ack(&ack).await.unwrap());
+    assert!(queue.delivery("d1").await.unwrap().is_some());
+    assert!(queue.delivery("d1:attempts").await.unwrap().is_none());
+    let both = queue
+        .deliveries_by_id(&["d1:attempts".into(), "d1".into(), String::new()])
+        .await
+        .unwrap();
+    assert!(both[0].is_none() && both[1].is_some() && both[2].is_none());
+}
