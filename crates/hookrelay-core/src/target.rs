@@ -82,7 +82,14 @@ fn classify_v4(a: Ipv4Addr) -> Option<AddressClass> {
         Some(AddressClass::Unspecified)
     } else if a.is_multicast() {
         Some(AddressClass::Multicast)
-    } else if o[0] >= 240 {
+    } else if o[0] >= 240
+        // 192.0.0.0/24 (IETF protocol assignments; some clouds' metadata lives here),
+        // 198.18.0.0/15 (benchmarking), and the three documentation networks.
+        || (o[0] == 192 && o[1] == 0 && (o[2] == 0 || o[2] == 2))
+        || (o[0] == 198 && (o[1] & 0xfe) == 18)
+        || (o[0] == 198 && o[1] == 51 && o[2] == 100)
+        || (o[0] == 203 && o[1] == 0 && o[2] == 113)
+    {
         Some(AddressClass::Reserved)
     } else {
         None
@@ -101,6 +108,15 @@ fn classify_v6(a: Ipv6Addr) -> Option<AddressClass> {
         Some(AddressClass::LinkLocal)
     } else if a.is_multicast() {
         Some(AddressClass::Multicast)
+    } else if (s[0] & 0xffc0) == 0xfec0 {
+        // Site-local (fec0::/10, deprecated but still routed by some networks).
+        Some(AddressClass::Private)
+    } else if s[0] == 0x2001 && s[1] == 0 {
+        // Teredo (2001::/32): tunnels to an IPv4 host that cannot be checked here.
+        Some(AddressClass::Reserved)
+    } else if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        // Local-use NAT64 (64:ff9b:1::/48): translated inside the local network.
+        Some(AddressClass::Private)
     } else if s[0..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         // NAT64 (64:ff9b::/96): the last 32 bits are an IPv4 address a gateway connects to.
         classify_v4(Ipv4Addr::new(
@@ -236,6 +252,15 @@ mod tests {
         check(&p, "2002:c0a8:101::1", Some("private"));
         check(&p, "2002:7f00:1::", Some("loopback"));
         check(&p, "64:ff9b::5db8:d822", None);
+        check(&p, "192.0.0.192", Some("reserved"));
+        check(&p, "198.18.0.1", Some("reserved"));
+        check(&p, "198.19.255.1", Some("reserved"));
+        check(&p, "203.0.113.5", Some("reserved"));
+        check(&p, "fec0::1", Some("private"));
+        check(&p, "2001:0:4136:e378::1", Some("reserved"));
+        check(&p, "64:ff9b:1::1", Some("private"));
+        check(&p, "2001:db8::1", None);
+        check(&p, "198.20.0.1", None);
         check(&p, "93.184.216.34", None);
         check(&p, "172.32.0.1", None);
         check(&p, "2606:4700::1111", None);
