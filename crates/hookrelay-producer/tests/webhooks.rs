@@ -286,6 +286,17 @@ async fn a_protected_header_sent_as_null_keeps_its_value() {
         assert!(stored.headers[0].protected);
         assert_eq!(stored.headers[1].value, "b");
     }
+    // A kept value cannot be revealed by dropping the protection in the same PATCH.
+    let a = s
+        .patch(
+            "/v2.1/projects/p/webhooks/h",
+            json!({"headers": [{"key": "Authorization", "value": null, "protected": false}]}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.body["headers"][0]["value"], json!(null));
+    assert!(!a.text.contains("Token 123"));
+    assert!(stored_webhook(&s, "h").headers[0].protected);
     // A new value replaces it.
     let a = s
         .patch(

@@ -191,7 +191,8 @@ pub(super) struct RecoverOut {
 }
 
 /// Resolves the headers a client sent against the stored ones: a null value keeps the
-/// stored value of the header with the same key (exact match first, then ignoring case).
+/// stored value of the header with the same key (exact match first, then ignoring case),
+/// and keeps it protected when it was.
 pub(super) fn resolve_headers(
     input: Vec<HeaderIn>,
     stored: &[Header],
@@ -200,13 +201,14 @@ pub(super) fn resolve_headers(
         .into_iter()
         .enumerate()
         .map(|(i, h)| {
-            let value = match h.value {
-                Some(v) => v,
+            // A kept value stays protected if it was: a PATCH can never reveal it.
+            let (value, protected) = match h.value {
+                Some(v) => (v, h.protected),
                 None => stored
                     .iter()
                     .find(|s| s.key == h.key)
                     .or_else(|| stored.iter().find(|s| s.key.eq_ignore_ascii_case(&h.key)))
-                    .map(|s| s.value.clone())
+                    .map(|s| (s.value.clone(), h.protected || s.protected))
                     .ok_or_else(|| {
                         FieldError::new(
                             format!("headers[{i}].value"),
@@ -217,7 +219,7 @@ pub(super) fn resolve_headers(
             Ok(Header {
                 key: h.key,
                 value,
-                protected: h.protected,
+                protected,
             })
         })
         .collect()
