@@ -141,6 +141,22 @@ impl Settings {
         if retention_secs < 60 {
             return Err(bad("retention_secs", "must be at least 60"));
         }
+        // A record must outlive its retries, or a late attempt would find it gone.
+        let ladder: f64 = retry
+            .ladder()
+            .iter()
+            .map(Duration::as_secs_f64)
+            .sum::<f64>()
+            * (1.0 + retry.randomization_factor);
+        if (retention_secs as f64) < ladder {
+            return Err(bad(
+                "retention_secs",
+                format!(
+                    "must cover the retry schedule: at least {} s with these retry settings, got {retention_secs}",
+                    ladder.ceil() as u64
+                ),
+            ));
+        }
         let body_limit: usize = num("body_limit_bytes", &get("body_limit_bytes"))?;
         if !(1024..=64 * 1024 * 1024).contains(&body_limit) {
             return Err(bad("body_limit_bytes", "must be 1024 to 67108864"));
@@ -237,5 +253,10 @@ mod tests {
         check("redis_url", "http://x", "HOOKRELAY_REDIS_URL");
         check("log_format", "xml", "HOOKRELAY_LOG_FORMAT");
         check("api_token", "short", "HOOKRELAY_API_TOKEN");
+        check(
+            "retention_secs",
+            "3600",
+            "HOOKRELAY_RETENTION_SECS: must cover the retry schedule: at least 87753 s",
+        );
     }
 }
