@@ -52,6 +52,10 @@ pub(super) struct DeliveryOut {
 impl From<DeliveryView> for DeliveryOut {
     fn from(v: DeliveryView) -> Self {
         let queued = matches!(v.status, DeliveryStatus::Pending | DeliveryStatus::Retrying);
+        // The last answer: kept in the record for tests, in the last attempt otherwise.
+        let response = v
+            .response
+            .or_else(|| v.attempts.last().and_then(|a| a.response.clone()));
         Self {
             next_attempt_at: v.next_attempt_at_ms.filter(|_| queued).map(rfc3339_ms),
             created_at: rfc3339_ms(v.created_at_ms),
@@ -66,7 +70,7 @@ impl From<DeliveryView> for DeliveryOut {
             attempts: v.attempts,
             last_error: v.last_error,
             last_status_code: v.last_status_code,
-            response: v.response,
+            response,
         }
     }
 }
