@@ -109,28 +109,14 @@ struct VersionOnly {
 impl Job {
     /// Decodes a raw queue value, saying precisely why it is not a job when it is not.
     pub fn decode(raw: &[u8]) -> Result<Job, JobDecodeError> {
-        let head: VersionOnly = serde_json::from_slice(raw).map_err(|e| {
-            match serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
-                Ok(_) => JobDecodeError::Invalid(format!("not a job object: {}", describe(&e))),
-                Err(syntax) => JobDecodeError::NotJson(describe(&syntax)),
-            }
-        })?;
-        match head.v {
-            None => return Err(JobDecodeError::NoVersion),
-            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(JOB_VERSION)) => {}
-            Some(serde_json::Value::Number(n)) => {
-                return Err(JobDecodeError::UnknownVersion(
-                    n.as_u64().unwrap_or(u64::MAX),
-                ));
-            }
-            Some(other) => {
-                return Err(JobDecodeError::Invalid(format!(
-                    "\"v\" must be a number, got {other}"
-                )));
-            }
+        // One parse on the hot path; the slower look at what is wrong only on failure.
+        let job: Job = match serde_json::from_slice(raw) {
+            Ok(job) => job,
+            Err(full) => return Err(Self::diagnose(raw, &full)),
+        };
+        if job.v != JOB_VERSION {
+            return Err(JobDecodeError::UnknownVersion(u64::from(job.v)));
         }
-        let job: Job =
-            serde_json::from_slice(raw).map_err(|e| JobDecodeError::Invalid(describe(&e)))?;
         if job.id.is_empty() {
             return Err(JobDecodeError::Invalid("empty \"id\"".into()));
         }
@@ -138,6 +124,30 @@ impl Job {
             return Err(JobDecodeError::Invalid("\"attempt\" starts at 1".into()));
         }
         Ok(job)
+    }
+
+    /// Why a value that did not parse as a job is not one: not JSON, no or another version,
+    /// or wrong fields.
+    fn diagnose(raw: &[u8], full: &serde_json::Error) -> JobDecodeError {
+        let head: VersionOnly = match serde_json::from_slice(raw) {
+            Ok(head) => head,
+            Err(e) => {
+                return match serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+                    Ok(_) => JobDecodeError::Invalid(format!("not a job object: {}", describe(&e))),
+                    Err(syntax) => JobDecodeError::NotJson(describe(&syntax)),
+                };
+            }
+        };
+        match head.v {
+            None => JobDecodeError::NoVersion,
+            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(JOB_VERSION)) => {
+                JobDecodeError::Invalid(describe(full))
+            }
+            Some(serde_json::Value::Number(n)) => {
+                JobDecodeError::UnknownVersion(n.as_u64().unwrap_or(u64::MAX))
+            }
+            Some(_) => JobDecodeError::Invalid("\"v\" must be a number".into()),
+        }
     }
 
     /// Encodes the job as the JSON stored in Redis.
@@ -203,7 +213,9 @@ mod tests {
         check("[1,2]", "invalid job");
         // A secret in a wrong-typed field is never quoted back.
         let secret = r#"{"v":1,"id":"x","project":"p","event":"e","attempt":1,"request":{"url":"u","timeout_secs":1,"body":"","secrets":"whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}}"#;
-        let err = Job::decode(secret.as_bytes()).expect_err("wrong type").to_string();
+        let err = Job::decode(secret.as_bytes())
+            .expect_err("wrong type")
+            .to_string();
         assert!(!err.contains("whsec_"), "{err}");
         assert!(err.contains("line 1 column"), "{err}");
     }
