@@ -21,6 +21,10 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --release --bin hookrelay
-cargo test --workspace
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace 2>&1 | tee "$log"
 # The fuzz targets' checks over their committed seeds (no fuzzing; scripts/fuzz.sh fuzzes).
-(cd fuzz && cargo test --quiet)
+(cd fuzz && cargo test --quiet) 2>&1 | tee -a "$log"
+# One closing line for the whole run.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
