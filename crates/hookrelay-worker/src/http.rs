@@ -2,7 +2,7 @@
 //! policy, headers, signature) → send and read the answer under one deadline → classify →
 //! record.
 //!
-//! The request is the one of CONTRACT.md ("The delivered request"). What this module
+//! The request is the one the README describes ("The delivered request"). What this module
 //! guarantees beyond it:
 //! - one [`reqwest::Client`] per [`HttpDeliverer`], so connections are pooled per host;
 //! - redirects are never followed and no proxy is used (a proxy would connect on our behalf,
