@@ -290,7 +290,7 @@ async fn the_publish_command_enqueues_from_a_shell() {
     let rx = Receiver::start(Reply::Status(204)).await;
     api.create_webhook(P, webhook("h", &rx.url("/"), "e")).await;
     let env = Env::new(&redis);
-    let (code, out, err) = env.publish(&[
+    let args = &[
         "--project",
         P,
         "--event",
@@ -303,7 +303,8 @@ async fn the_publish_command_enqueues_from_a_shell() {
         "{\"k\":1}",
         "--id",
         "evt-42",
-    ]);
+    ];
+    let (code, out, err) = env.publish(args);
     assert_eq!(code, 0, "{err}");
     let answer: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(answer["id"], "evt-42");
@@ -312,20 +313,7 @@ async fn the_publish_command_enqueues_from_a_shell() {
         .await;
     assert_eq!(rx.requests()[0].json()["data"]["k"], 1);
     // The same id again enqueues nothing and answers the same.
-    let (code, out2, _) = env.publish(&[
-        "--project",
-        P,
-        "--event",
-        "e",
-        "--object-type",
-        "deployment",
-        "--object-name",
-        "d1",
-        "--data",
-        "{\"k\":1}",
-        "--id",
-        "evt-42",
-    ]);
+    let (code, out2, _) = env.publish(args);
     assert_eq!(code, 0);
     assert_eq!(out2, out);
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -528,165 +528,108 @@ async fn bad_input_gets_a_clear_4xx() {
         serde_json::to_vec(&w).unwrap()
     };
 
-    let a = bad(
-        &base,
-        "malformed JSON",
-        "POST",
-        &hooks,
-        &auth,
-        Some(b"{\"name\": ".to_vec()),
-    )
-    .await;
-    assert_error(&a, 400, "malformed JSON");
-    let a = bad(
-        &base,
-        "trailing garbage",
-        "POST",
-        &hooks,
-        &auth,
-        Some([serde_json::to_vec(&good()).unwrap(), b" x".to_vec()].concat()),
-    )
-    .await;
-    assert_error(&a, 400, "malformed JSON");
-    let a = bad(&base, "empty body", "POST", &hooks, &auth, Some(Vec::new())).await;
-    assert_error(&a, 400, "empty body");
-    let a = bad(
-        &base,
-        "an array, not an object",
-        "POST",
-        &hooks,
-        &auth,
-        Some(b"[1,2]".to_vec()),
-    )
-    .await;
-    assert_error(&a, 400, "JSON object");
-    let a = bad(
-        &base,
-        "name is a number",
-        "POST",
-        &hooks,
-        &auth,
-        Some(with("name", json!(1))),
-    )
-    .await;
-    assert_error(&a, 400, "name");
-    let a = bad(
-        &base,
-        "timeout is a string",
-        "POST",
-        &hooks,
-        &auth,
-        Some(with("timeout", json!("x"))),
-    )
-    .await;
-    assert_error(&a, 400, "timeout");
-    let a = bad(
-        &base,
-        "timeout out of range",
-        "POST",
-        &hooks,
-        &auth,
-        Some(with("timeout", json!(99))),
-    )
-    .await;
-    assert_error(&a, 400, "timeout");
-    let a = bad(
-        &base,
-        "headers not a list",
-        "POST",
-        &hooks,
-        &auth,
-        Some(with("headers", json!("x"))),
-    )
-    .await;
-    assert_error(&a, 400, "headers");
-    let a = bad(
-        &base,
-        "header without key",
-        "POST",
-        &hooks,
-        &auth,
-        Some(with("headers", json!([{"value": "v"}]))),
-    )
-    .await;
-    assert_error(&a, 400, "headers[0]");
-    let a = bad(
-        &base,
-        "labels not an object",
-        "POST",
-        &hooks,
-        &auth,
-        Some(with("labels", json!([1]))),
-    )
-    .await;
-    assert_error(&a, 400, "labels");
-    let a = bad(
-        &base,
-        "url not a URL",
-        "POST",
-        &hooks,
-        &auth,
-        Some(with("url", json!("not a url"))),
-    )
-    .await;
-    assert_error(&a, 400, "url");
-    let a = bad(
-        &base,
-        "name of 65 characters",
-        "POST",
-        &hooks,
-        &auth,
-        Some(with("name", json!("n".repeat(65)))),
-    )
-    .await;
-    assert_error(&a, 400, "name");
-    let a = bad(
-        &base,
-        "format unknown",
-        "POST",
-        &hooks,
-        &auth,
-        Some(with("format", json!("xml"))),
-    )
-    .await;
-    assert_error(&a, 400, "format");
-    let a = bad(
-        &base,
-        "signing secret malformed",
-        "POST",
-        &hooks,
-        &auth,
-        Some(with("signing_secret", json!("whsec_!!"))),
-    )
-    .await;
-    assert_error(&a, 400, "signing_secret");
-    let a = bad(
-        &base,
-        "invalid UTF-8",
-        "POST",
-        &hooks,
-        &auth,
-        Some(b"{\"name\":\"\xff\xfe\"}".to_vec()),
-    )
-    .await;
-    assert_error(&a, 400, "UTF-8");
-    let a = bad(
-        &base,
-        "event without data",
-        "POST",
-        &events,
-        &auth,
-        Some(
-            serde_json::to_vec(
-                &json!({"event": EVENT, "object_type": "deployment", "object_name": "d1"}),
-            )
-            .unwrap(),
+    // (what, path, body, what the error must name): each a 400.
+    let event_body = |v: Value| serde_json::to_vec(&v).unwrap();
+    let cases: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        (
+            "malformed JSON",
+            &hooks,
+            b"{\"name\": ".to_vec(),
+            "malformed JSON",
         ),
-    )
-    .await;
-    assert_error(&a, 400, "data");
-    let a = bad(&base, "event name is a list", "POST", &events, &auth, Some(serde_json::to_vec(&json!({"event": [1], "object_type": "deployment", "object_name": "d1", "data": {}})).unwrap())).await;
-    assert_error(&a, 400, "event");
+        (
+            "trailing garbage",
+            &hooks,
+            [serde_json::to_vec(&good()).unwrap(), b" x".to_vec()].concat(),
+            "malformed JSON",
+        ),
+        ("empty body", &hooks, Vec::new(), "empty body"),
+        (
+            "an array, not an object",
+            &hooks,
+            b"[1,2]".to_vec(),
+            "JSON object",
+        ),
+        ("name is a number", &hooks, with("name", json!(1)), "name"),
+        (
+            "timeout is a string",
+            &hooks,
+            with("timeout", json!("x")),
+            "timeout",
+        ),
+        (
+            "timeout out of range",
+            &hooks,
+            with("timeout", json!(99)),
+            "timeout",
+        ),
+        (
+            "headers not a list",
+            &hooks,
+            with("headers", json!("x")),
+            "headers",
+        ),
+        (
+            "header without key",
+            &hooks,
+            with("headers", json!([{"value": "v"}])),
+            "headers[0]",
+        ),
+        (
+            "labels not an object",
+            &hooks,
+            with("labels", json!([1])),
+            "labels",
+        ),
+        (
+            "url not a URL",
+            &hooks,
+            with("url", json!("not a url")),
+            "url",
+        ),
+        (
+            "name of 65 characters",
+            &hooks,
+            with("name", json!("n".repeat(65))),
+            "name",
+        ),
+        (
+            "format unknown",
+            &hooks,
+            with("format", json!("xml")),
+            "format",
+        ),
+        (
+            "signing secret malformed",
+            &hooks,
+            with("signing_secret", json!("whsec_!!")),
+            "signing_secret",
+        ),
+        (
+            "invalid UTF-8",
+            &hooks,
+            b"{\"name\":\"\xff\xfe\"}".to_vec(),
+            "UTF-8",
+        ),
+        (
+            "event without data",
+            &events,
+            event_body(json!({"event": EVENT, "object_type": "deployment", "object_name": "d1"})),
+            "data",
+        ),
+        (
+            "event name is a list",
+            &events,
+            event_body(
+                json!({"event": [1], "object_type": "deployment", "object_name": "d1", "data": {}}),
+            ),
+            "event",
+        ),
+    ];
+    for (label, path, body, needle) in cases {
+        let a = bad(&base, label, "POST", path, &auth, Some(body)).await;
+        assert_error(&a, 400, needle);
+    }
 
     // 10,000-deep nesting where the data is read: refused, no stack overflow.
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));

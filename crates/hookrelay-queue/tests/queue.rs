@@ -50,6 +50,19 @@ fn attempt(n: u32, error: Option<&str>) -> AttemptRecord {
     }
 }
 
+/// Acks attempt `job.attempt` as `worker` would after a success; whether it settled.
+async fn ack_success(queue: &Queue, worker: &str, job: &Job) -> bool {
+    let a = attempt(job.attempt, None);
+    let ack = Ack {
+        worker,
+        job,
+        attempt: &a,
+        status: DeliveryStatus::Succeeded,
+        next: None,
+    };
+    queue.ack(&ack).await.unwrap()
+}
+
 async fn setup() -> (RedisServer, Queue) {
     let server = RedisServer::start();
     let queue = Queue::connect(&server.url(), Keys::new("t")).await.unwrap();
@@ -84,18 +97,7 @@ async fn a_job_leaves_the_queue_only_with_its_outcome_recorded() {
     assert_eq!(inflight, vec!["d1".to_string()]);
 
     let j = Job::decode(claimed.jobs[0].as_bytes()).unwrap();
-    let a = attempt(1, None);
-    let settled = queue
-        .ack(&Ack {
-            worker: "w1",
-            job: &j,
-            attempt: &a,
-            status: DeliveryStatus::Succeeded,
-            next: None,
-        })
-        .await
-        .unwrap();
-    assert!(settled);
+    assert!(ack_success(&queue, "w1", &j).await);
     let view = queue.delivery("d1").await.unwrap().unwrap();
     assert_eq!(view.status, DeliveryStatus::Succeeded);
     assert_eq!(view.attempts.len(), 1);
@@ -181,18 +183,7 @@ async fn a_dead_workers_jobs_go_back_after_the_lease() {
     assert_eq!(second.jobs.len(), 2);
     // The first worker's late ack records its attempt but does not settle the job it lost.
     let j = Job::decode(first.jobs[0].as_bytes()).unwrap();
-    let a = attempt(1, None);
-    let settled = queue
-        .ack(&Ack {
-            worker: "dead-worker",
-            job: &j,
-            attempt: &a,
-            status: DeliveryStatus::Succeeded,
-            next: None,
-        })
-        .await
-        .unwrap();
-    assert!(!settled);
+    assert!(!ack_success(&queue, "dead-worker", &j).await);
 }
 
 #[tokio::test]
@@ -499,15 +490,7 @@ async fn a_delivery_id_naming_another_key_is_simply_not_found() {
         .await
         .unwrap();
     let j = Job::decode(claimed.jobs[0].as_bytes()).unwrap();
-    let a = attempt(1, None);
-    let ack = Ack {
-        worker: "w1",
-        job: &j,
-        attempt: &a,
-        status: DeliveryStatus::Succeeded,
-        next: None,
-    };
-    assert!(queue.ack(&ack).await.unwrap());
+    assert!(ack_success(&queue, "w1", &j).await);
     assert!(queue.delivery("d1").await.unwrap().is_some());
     assert!(queue.delivery("d1:attempts").await.unwrap().is_none());
     let both = queue
