@@ -98,30 +98,30 @@ impl QueueDepths {
     }
 }
 
-/// Reads the sizes of the queue's keys in one round trip.
+/// Reads the sizes of the queue's keys: ready and scheduled jobs summed over every
+/// endpoint queue.
 pub fn queue_depths(redis: &RedisServer) -> QueueDepths {
-    let k = keys();
+    let part = keys().partition();
     let mut c = redis.connection();
-    let (ready, scheduled, inflight, holders, leases, dead): (
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-    ) = redis::pipe()
-        .cmd("LLEN")
-        .arg(k.ready())
-        .cmd("ZCARD")
-        .arg(k.scheduled())
+    let sum = |c: &mut redis::Connection, pattern: String, cmd: &str| -> usize {
+        let found: Vec<String> = redis::cmd("KEYS").arg(pattern).query(c).unwrap();
+        found
+            .iter()
+            .map(|k| redis::cmd(cmd).arg(k).query::<usize>(c).unwrap())
+            .sum()
+    };
+    let endpoint_keys = part.endpoint("*");
+    let ready = sum(&mut c, endpoint_keys.ready, "LLEN");
+    let scheduled = sum(&mut c, endpoint_keys.scheduled, "ZCARD");
+    let (inflight, holders, leases, dead): (usize, usize, usize, usize) = redis::pipe()
         .cmd("HLEN")
-        .arg(k.inflight())
+        .arg(part.inflight())
         .cmd("HLEN")
-        .arg(k.holders())
+        .arg(part.holders())
         .cmd("ZCARD")
-        .arg(k.leases())
+        .arg(part.leases())
         .cmd("LLEN")
-        .arg(k.dead())
+        .arg(part.dead())
         .query(&mut c)
         .unwrap();
     QueueDepths {

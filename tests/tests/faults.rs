@@ -502,8 +502,10 @@ async fn garbage_in_the_queue_goes_to_the_dead_list() {
     let api_proc = env.spawn("api").await;
     let api = Api::new(&api_proc.base);
     let rx = Receiver::start(Reply::Status(200)).await;
-    api.create_webhook(PROJECT, webhook("hook", &rx.url("/hook"), EVENT))
+    let created = api
+        .create_webhook(PROJECT, webhook("hook", &rx.url("/hook"), EVENT))
         .await;
+    let endpoint = keys().partition().endpoint(created["id"].as_str().unwrap());
     let mut ids = publish_many(&api, PROJECT, EVENT, 5, 1).await;
     let garbage: [(&str, &str); 8] = [
         ("scheduled garbage", "not valid JSON"),
@@ -518,14 +520,14 @@ async fn garbage_in_the_queue_goes_to_the_dead_list() {
     let mut c = redis.connection();
     for (raw, _) in &garbage[1..] {
         let _: () = redis::cmd("LPUSH")
-            .arg(keys().ready())
+            .arg(&endpoint.ready)
             .arg(*raw)
             .query(&mut c)
             .unwrap();
     }
     // A due "retry" that is garbage too: promoted, then dead-lettered like the rest.
     let _: () = redis::cmd("ZADD")
-        .arg(keys().scheduled())
+        .arg(&endpoint.scheduled)
         .arg(0)
         .arg("scheduled garbage")
         .query(&mut c)
@@ -539,7 +541,7 @@ async fn garbage_in_the_queue_goes_to_the_dead_list() {
     assert_eq!(depths.dead, garbage.len(), "dead list: {depths:?}");
 
     let dead: Vec<String> = redis::cmd("LRANGE")
-        .arg(keys().dead())
+        .arg(keys().partition().dead())
         .arg(0)
         .arg(-1)
         .query(&mut c)

@@ -299,12 +299,38 @@ impl Stack {
         self.api.as_ref().map(|a| a.pid)
     }
 
-    /// Jobs waiting in the ready list.
-    pub async fn ready_len(&mut self) -> anyhow::Result<u64> {
-        let n: u64 = redis::cmd("LLEN")
-            .arg(self.keys.ready())
+    /// The ready list of the first endpoint in the ring (the bench's one webhook).
+    pub async fn ready_key(&mut self) -> anyhow::Result<String> {
+        let part = self.keys.partition();
+        let first: Vec<String> = redis::cmd("ZRANGE")
+            .arg(part.ring())
+            .arg(0)
+            .arg(0)
             .query_async(&mut self.conn)
             .await?;
+        let endpoint = first
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("no endpoint has ready jobs"))?;
+        Ok(part.endpoint(endpoint).ready)
+    }
+
+    /// Jobs waiting, summed over the endpoint queues.
+    pub async fn ready_len(&mut self) -> anyhow::Result<u64> {
+        let part = self.keys.partition();
+        let endpoints: Vec<String> = redis::cmd("ZRANGE")
+            .arg(part.ring())
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.conn)
+            .await?;
+        let mut n = 0;
+        for e in endpoints {
+            let len: u64 = redis::cmd("LLEN")
+                .arg(part.endpoint(&e).ready)
+                .query_async(&mut self.conn)
+                .await?;
+            n += len;
+        }
         Ok(n)
     }
 

@@ -69,6 +69,7 @@ async fn worker() -> anyhow::Result<()> {
             ..HttpSettings::default()
         },
         shutdown_timeout: Duration::from_secs(35),
+        announcer: None,
     };
     let shutdown = async {
         if let Ok(mut term) =

@@ -56,8 +56,17 @@ pub struct Job {
     pub webhook: Option<String>,
     /// Event name.
     pub event: String,
+    /// The endpoint whose queue the job waits in: the webhook's id, or `t-<delivery id>` for
+    /// a webhook test (tests get a queue of their own, untouched by the webhook's health).
+    /// Empty in jobs written before endpoints existed; the queue fills it in when claiming.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub endpoint: String,
     /// The 1-based number of this attempt.
     pub attempt: u32,
+    /// How many of the attempts so far did not count against the retry budget (the receiver
+    /// asked to wait with `Retry-After`, or the webhook was disabled while it ran).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deferred: u32,
     /// Whether a failed attempt is tried again.
     #[serde(default)]
     pub retry: bool,
@@ -106,7 +115,21 @@ struct VersionOnly {
     v: Option<serde_json::Value>,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The endpoint of a webhook test: a queue of its own, one per test.
+pub fn test_endpoint(delivery_id: &str) -> String {
+    format!("t-{delivery_id}")
+}
+
 impl Job {
+    /// The attempts that count against the retry budget, this one included.
+    pub fn counted_attempt(&self) -> u32 {
+        self.attempt.saturating_sub(self.deferred).max(1)
+    }
+
     /// Decodes a raw queue value, saying precisely why it is not a job when it is not.
     pub fn decode(raw: &[u8]) -> Result<Job, JobDecodeError> {
         // One parse on the hot path; the slower look at what is wrong only on failure.
@@ -176,7 +199,9 @@ mod tests {
             project: "p".into(),
             webhook: Some("w".into()),
             event: "e".into(),
+            endpoint: "ep".into(),
             attempt: 1,
+            deferred: 0,
             retry: true,
             request: JobRequest {
                 url: "http://example.com/".into(),

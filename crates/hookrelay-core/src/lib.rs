@@ -5,6 +5,7 @@
 //! Nothing here touches the network, Redis or the clock beyond `chrono::Utc::now()`.
 
 pub mod delivery;
+pub mod endpoint;
 pub mod error;
 pub mod event;
 pub mod formats;
@@ -17,6 +18,7 @@ pub mod time;
 pub mod webhook;
 
 pub use delivery::{AttemptRecord, DeliveryKind, DeliveryStatus};
+pub use endpoint::{Health, HealthState, Verdict};
 pub use error::FieldError;
 pub use event::Event;
 pub use job::{JOB_VERSION, Job};

@@ -179,6 +179,16 @@ pub struct Webhook {
     /// The secret before the last rotation, while it still signs.
     #[serde(default)]
     pub previous_secret: Option<PreviousSecret>,
+    /// Deliveries in flight at once to this webhook, across all workers (1–1000); none for
+    /// the operator's default (`HOOKRELAY_ENDPOINT_CONCURRENCY`).
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    /// Deliveries per second at most, across all workers; none for no limit.
+    #[serde(default)]
+    pub rate_limit: Option<f64>,
+    /// Deliver one at a time, in publish order; a failing head holds the rest.
+    #[serde(default)]
+    pub ordered: bool,
     /// RFC 3339.
     pub creation_date: String,
     /// RFC 3339.
@@ -330,6 +340,40 @@ pub fn validate_url(value: &str) -> Result<url::Url, FieldError> {
         ));
     }
     Ok(url)
+}
+
+/// Most deliveries in flight to one webhook that `max_concurrency` may ask for.
+pub const MAX_ENDPOINT_CONCURRENCY: u32 = 1000;
+/// Highest `rate_limit` accepted, in deliveries per second.
+pub const MAX_RATE_LIMIT: f64 = 100_000.0;
+/// Lowest `rate_limit` accepted: one delivery an hour.
+pub const MIN_RATE_LIMIT: f64 = 1.0 / 3600.0;
+
+/// Validates `max_concurrency`: 1–1000.
+pub fn validate_max_concurrency(value: i64) -> Result<u32, FieldError> {
+    if (1..=i64::from(MAX_ENDPOINT_CONCURRENCY)).contains(&value) {
+        Ok(value as u32)
+    } else {
+        Err(FieldError::new(
+            "max_concurrency",
+            format!("must be between 1 and {MAX_ENDPOINT_CONCURRENCY}, got {value}"),
+        ))
+    }
+}
+
+/// Validates `rate_limit` (deliveries per second): more than 0 (at least one an hour), at
+/// most 100,000.
+pub fn validate_rate_limit(value: f64) -> Result<f64, FieldError> {
+    if value.is_finite() && (MIN_RATE_LIMIT..=MAX_RATE_LIMIT).contains(&value) {
+        Ok(value)
+    } else {
+        Err(FieldError::new(
+            "rate_limit",
+            format!(
+                "must be a number of deliveries per second from {MIN_RATE_LIMIT:.6} (one an hour) to {MAX_RATE_LIMIT}, got {value}"
+            ),
+        ))
+    }
 }
 
 /// Headers that hookrelay sets itself and a webhook may not override.

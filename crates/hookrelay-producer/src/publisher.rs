@@ -183,8 +183,10 @@ impl Publisher {
         let now = now_ms();
         let event = formats::sample_event(webhook, project);
         let mut job = build_job(DeliveryKind::Test, project, webhook, &event, now);
-        // A test is one attempt, whatever the webhook's retry setting.
+        // A test is one attempt, whatever the webhook's retry setting, in a queue of its
+        // own: the webhook's backlog, pause or open circuit never hold it back.
         job.retry = false;
+        job.endpoint = hookrelay_core::job::test_endpoint(&job.id);
         if !saved {
             job.webhook = None;
         }
@@ -277,6 +279,10 @@ impl Publisher {
             RedeliverOutcome::Queued => Ok(attempt),
             RedeliverOutcome::StillQueued => Err(still_queued(&view.id, DeliveryStatus::Pending)),
             RedeliverOutcome::NotFound => Err(delivery_not_found(&view.id)),
+            RedeliverOutcome::WebhookDeleted => Err(ProducerError::Conflict(format!(
+                "delivery {:?} cannot be delivered again: its webhook was deleted",
+                view.id
+            ))),
         }
     }
 }
@@ -314,6 +320,18 @@ fn next_job(
     })?;
     let made = view.attempts.iter().map(|a| a.attempt).max().unwrap_or(0);
     job.attempt = made + 1;
+    if job.endpoint.is_empty() {
+        // Written before endpoints: the queue of the webhook it was made for, if that
+        // webhook still exists under its name; a queue of its own otherwise.
+        job.endpoint = match (current, job.kind) {
+            (Some(w), DeliveryKind::Delivery)
+                if job.webhook.as_deref() == Some(w.name.as_str()) =>
+            {
+                w.id.clone()
+            }
+            _ => hookrelay_core::job::test_endpoint(&job.id),
+        };
+    }
     if let Some(w) = current
         && job.webhook.as_deref() == Some(w.name.as_str())
         && job.request.url == w.url
@@ -338,7 +356,9 @@ fn build_job(
         project: project.to_owned(),
         webhook: Some(webhook.name.clone()),
         event: event.event.clone(),
+        endpoint: webhook.id.clone(),
         attempt: 1,
+        deferred: 0,
         retry: webhook.retry,
         request: JobRequest {
             url: webhook.url.clone(),

@@ -15,7 +15,7 @@ use hookrelay_core::webhook::{
     validate_events, validate_headers, validate_label, validate_name, validate_url,
 };
 use hookrelay_core::{FieldError, Keys, Webhook};
-use hookrelay_queue::Queue;
+use hookrelay_queue::{EndpointChange, EndpointConfig, Queue};
 use redis::Script;
 use redis::aio::ConnectionManager;
 
@@ -35,6 +35,8 @@ const CACHE_MAX_PROJECTS: usize = 10_000;
 
 /// How often an update is retried when another writer changed the webhook in between.
 const UPDATE_TRIES: usize = 5;
+/// Why a webhook is disabled when a user turned it off.
+const DISABLED_BY_USER: &str = "disabled by a user";
 /// Longest webhook description (UbiOps' limit).
 pub const MAX_DESCRIPTION_LEN: usize = 400;
 /// Most labels on one webhook.
@@ -55,6 +57,7 @@ struct Cached {
 /// in-memory copy of parsed webhooks.
 #[derive(Clone)]
 pub struct Registry {
+    queue: Queue,
     conn: ConnectionManager,
     keys: Keys,
     cache: Arc<Mutex<HashMap<String, Cached>>>,
@@ -84,6 +87,7 @@ impl Registry {
     /// A registry on the queue's Redis connection and key prefix.
     pub fn new(queue: &Queue) -> Self {
         Self {
+            queue: queue.clone(),
             conn: queue.connection(),
             keys: queue.keys().clone(),
             cache: Arc::default(),
@@ -109,10 +113,61 @@ impl Registry {
             .arg(new_version())
             .invoke_async(&mut conn)
             .await?;
-        if created == 1 {
-            Ok(())
-        } else {
-            Err(name_taken(&webhook.name))
+        if created != 1 {
+            return Err(name_taken(&webhook.name));
+        }
+        self.configure(
+            project,
+            webhook,
+            EndpointChange::Set {
+                disabled_reason: DISABLED_BY_USER,
+            },
+        )
+        .await
+    }
+
+    /// Gives the webhook's endpoint queue its settings (concurrency, rate limit, order,
+    /// enabled), or tells it the webhook is gone.
+    async fn configure(
+        &self,
+        project: &str,
+        webhook: &Webhook,
+        change: EndpointChange<'_>,
+    ) -> Result<(), ProducerError> {
+        let config = EndpointConfig {
+            endpoint: &webhook.id,
+            project,
+            webhook: &webhook.name,
+            max_concurrency: webhook.max_concurrency,
+            rate_limit: webhook.rate_limit,
+            ordered: webhook.ordered,
+            enabled: webhook.enabled,
+        };
+        Ok(self.queue.configure_endpoint(&config, change).await?)
+    }
+
+    /// Marks a webhook disabled because its endpoint queue disabled it (a `410 Gone`, or
+    /// failing for too long), if it is still the webhook of that endpoint. Returns the
+    /// webhook as it is now, or `None` when it no longer exists.
+    pub async fn mark_disabled(
+        &self,
+        project: &str,
+        name: &str,
+        endpoint: &str,
+    ) -> Result<Option<Webhook>, ProducerError> {
+        match self
+            .update(project, name, |w| {
+                let mut w = w.clone();
+                if w.id == endpoint {
+                    w.enabled = false;
+                }
+                Ok(w)
+            })
+            .await
+        {
+            Ok(w) => Ok(Some(w)),
+            Err(ProducerError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -237,7 +292,17 @@ impl Registry {
             };
             let new = change(&current)?;
             match self.replace(project, name, &raw, &new).await? {
-                Replaced::Done => return Ok(new),
+                Replaced::Done => {
+                    self.configure(
+                        project,
+                        &new,
+                        EndpointChange::Set {
+                            disabled_reason: DISABLED_BY_USER,
+                        },
+                    )
+                    .await?;
+                    return Ok(new);
+                }
                 Replaced::NameTaken => return Err(name_taken(&new.name)),
                 Replaced::Gone => return Err(not_found(project, name)),
                 Replaced::ChangedMeanwhile => continue,
@@ -275,8 +340,10 @@ impl Registry {
         })
     }
 
-    /// Deletes a webhook; `false` when there was none.
+    /// Deletes a webhook; `false` when there was none. What waits in its queue ends as
+    /// failed ("webhook deleted").
     pub async fn delete(&self, project: &str, name: &str) -> Result<bool, ProducerError> {
+        let existing = self.get(project, name).await?;
         let mut conn = self.conn.clone();
         let deleted: i64 = DELETE
             .key(self.keys.webhooks(project))
@@ -287,6 +354,9 @@ impl Registry {
             .arg(new_version())
             .invoke_async(&mut conn)
             .await?;
+        if let Some(w) = existing.filter(|_| deleted == 1) {
+            self.configure(project, &w, EndpointChange::Delete).await?;
+        }
         Ok(deleted == 1)
     }
 }
@@ -431,6 +501,9 @@ mod tests {
             token: None,
             signing_secret: "whsec_x".into(),
             previous_secret: None,
+            max_concurrency: None,
+            rate_limit: None,
+            ordered: false,
             creation_date: String::new(),
             last_updated: String::new(),
         }

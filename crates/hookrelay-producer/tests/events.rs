@@ -25,14 +25,6 @@ fn event() -> Value {
     })
 }
 
-fn ready_jobs(s: &Server) -> Vec<Job> {
-    let mut conn = s.redis();
-    let raw: Vec<String> = conn.lrange(Keys::new(PREFIX).ready(), 0, -1).unwrap();
-    raw.iter()
-        .map(|r| Job::decode(r.as_bytes()).unwrap())
-        .collect()
-}
-
 async fn publish(s: &Server, body: Value) -> Value {
     let a = s.post("/v2.1/projects/p/events", body).await;
     assert_eq!(a.status, 202, "{}", a.text);
@@ -93,7 +85,7 @@ async fn fan_out_reaches_enabled_matching_webhooks_only() {
     assert_eq!(webhooks, ["a-match", "b-wildcard"]);
 
     // The jobs snapshot the webhook: URL, headers, token, secrets, retry, rendered body.
-    let jobs = ready_jobs(&s);
+    let jobs = s.ready_jobs();
     assert_eq!(jobs.len(), 2);
     let job = jobs
         .iter()
@@ -127,11 +119,11 @@ async fn the_same_event_id_is_published_once() {
     assert_eq!(first["deliveries"].as_array().unwrap().len(), 1);
     let again = publish(&s, e.clone()).await;
     assert_eq!(again, first);
-    assert_eq!(ready_jobs(&s).len(), 1, "nothing enqueued the second time");
+    assert_eq!(s.ready_jobs().len(), 1, "nothing enqueued the second time");
     // Even when more webhooks match by now.
     s.create_webhook(webhook("w2")).await;
     assert_eq!(publish(&s, e).await, first);
-    assert_eq!(ready_jobs(&s).len(), 1);
+    assert_eq!(s.ready_jobs().len(), 1);
 
     // An id with no matching webhook is remembered too.
     let mut none = event();
@@ -291,6 +283,8 @@ async fn settle_all(s: &Server, status: DeliveryStatus, error: Option<&str>) -> 
                 attempt: &attempt,
                 status,
                 next: None,
+                verdict: None,
+                requeue_front: false,
             })
             .await
             .unwrap();
@@ -343,7 +337,7 @@ async fn redeliver_is_refused_while_queued_and_requeues_once_finished() {
     assert_eq!(again.status, 202, "{}", again.text);
     assert_eq!(again.body["attempt"], 2);
     assert_eq!(again.body["status"], "pending");
-    let jobs = ready_jobs(&s);
+    let jobs = s.ready_jobs();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].id, id);
     assert_eq!(jobs[0].attempt, 2);
@@ -381,7 +375,7 @@ async fn recover_requeues_the_failed_deliveries_of_one_webhook_since_a_time() {
     let a = s.post(path, json!({"since": since})).await;
     assert_eq!(a.status, 202, "{}", a.text);
     assert_eq!(a.body, json!({"requeued": 3}));
-    let jobs = ready_jobs(&s);
+    let jobs = s.ready_jobs();
     assert_eq!(jobs.len(), 3);
     assert!(
         jobs.iter()

@@ -30,6 +30,9 @@ fn hook(name: &str, url: &str) -> Webhook {
         token: None,
         signing_secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
         previous_secret: None,
+        max_concurrency: None,
+        rate_limit: None,
+        ordered: false,
         creation_date: String::new(),
         last_updated: String::new(),
     }

@@ -7,11 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PREFIX, Server, start, webhook};
+use common::{Server, start, webhook};
 use hookrelay_core::delivery::ResponseRecord;
-use hookrelay_core::{AttemptRecord, DeliveryKind, DeliveryStatus, Job, Keys};
+use hookrelay_core::{AttemptRecord, DeliveryKind, DeliveryStatus, Job};
 use hookrelay_queue::Ack;
-use redis::Commands;
 use reqwest::Method;
 use serde_json::json;
 
@@ -23,14 +22,6 @@ fn test_body() -> serde_json::Value {
         "event": "deployment_request_finished",
         "retry": true
     })
-}
-
-fn ready_jobs(s: &Server) -> Vec<Job> {
-    let mut conn = s.redis();
-    let raw: Vec<String> = conn.lrange(Keys::new(PREFIX).ready(), 0, -1).unwrap();
-    raw.iter()
-        .map(|r| Job::decode(r.as_bytes()).unwrap())
-        .collect()
 }
 
 /// Settles the one ready job as a worker would.
@@ -62,6 +53,8 @@ async fn settle(s: &Server, status: DeliveryStatus, code: Option<u16>, error: Op
         attempt: &attempt,
         status,
         next: None,
+        verdict: None,
+        requeue_front: false,
     };
     assert!(s.queue.ack(&ack).await.unwrap());
 }
@@ -85,7 +78,7 @@ async fn a_ubiops_test_is_pending_until_a_worker_runs_it() {
     assert_eq!(got.body["webhook"], json!(null));
 
     // One attempt, whatever `retry` said; a real job in the real queue.
-    let jobs = ready_jobs(&s);
+    let jobs = s.ready_jobs();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].id, id);
     assert_eq!(jobs[0].kind, DeliveryKind::Test);
@@ -181,7 +174,7 @@ async fn ubiops_test_fields_are_checked() {
         assert_eq!(a.status, 400, "{k}: {}", a.text);
         assert!(a.error().contains(field), "{k}: {}", a.text);
     }
-    assert!(ready_jobs(&s).is_empty());
+    assert!(s.ready_jobs().is_empty());
 }
 
 #[tokio::test]
@@ -204,7 +197,7 @@ async fn testing_a_saved_webhook_sends_its_format_sample_once() {
     assert_eq!(a.body["error_message"], json!(null));
     assert_eq!(a.body["webhook"], "comet-hook");
     let id = a.body["id"].as_str().unwrap();
-    let jobs = ready_jobs(&s);
+    let jobs = s.ready_jobs();
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0];
     assert_eq!(job.id, id);

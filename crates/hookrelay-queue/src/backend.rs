@@ -1,9 +1,10 @@
 //! The apalis backend over [`Queue`]: a worker's stream of claimed jobs.
 //!
 //! - Jobs are claimed in batches sized to the worker's free slots, each under a lease.
-//! - An idle worker blocks on `BLMOVE ready ready` (which moves nothing: it only returns when
-//!   the ready list has an element), so a push wakes it within milliseconds; the block times
-//!   out every `idle_wait` so due retries and expired leases are looked at regularly.
+//! - An idle worker blocks on `BLMOVE signal signal` (which moves nothing: it only returns
+//!   when the signal list has its element, which is there while any endpoint has work), so
+//!   an enqueue wakes it within milliseconds; the block ends at the next timer the claim
+//!   reported (a due retry, a pause's end) and at most every `idle_wait`.
 //! - A Redis error never ends the stream: it is logged, and the stream backs off and
 //!   carries on, so the worker survives Redis restarts.
 //! - Values that decode in Lua but are not jobs this build can run go to the dead list.
@@ -12,7 +13,7 @@
 //! Leases of held jobs are renewed by [`spawn_lease_keeper`] while the worker lives, so a
 //! busy worker is never mistaken for a dead one, whatever its handlers are doing.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,13 +38,21 @@ use crate::queue::{ClaimedJob, Queue};
 /// Most jobs taken by one claim.
 const MAX_CLAIM: usize = 256;
 
-/// The ids a worker holds: claimed and not yet settled, running or waiting to start.
+/// A job a worker holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Held {
+    endpoint: String,
+    deleted: bool,
+}
+
+/// The jobs a worker holds: claimed and not yet settled, running or waiting to start, each
+/// with its endpoint.
 #[derive(Debug, Clone, Default)]
-pub struct HeldJobs(Arc<Mutex<HashSet<String>>>);
+pub struct HeldJobs(Arc<Mutex<HashMap<String, Held>>>);
 
 impl HeldJobs {
-    fn lock(&self) -> MutexGuard<'_, HashSet<String>> {
-        // A panic while holding this lock cannot leave the set inconsistent.
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Held>> {
+        // A panic while holding this lock cannot leave the map inconsistent.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -57,9 +66,15 @@ impl HeldJobs {
         self.lock().is_empty()
     }
 
-    /// Marks a job held.
-    pub fn insert(&self, id: &str) {
-        self.lock().insert(id.to_owned());
+    /// Marks a job held; `deleted` when its webhook was deleted (the job only ends).
+    pub fn insert(&self, id: &str, endpoint: &str, deleted: bool) {
+        self.lock().insert(
+            id.to_owned(),
+            Held {
+                endpoint: endpoint.to_owned(),
+                deleted,
+            },
+        );
     }
 
     /// Marks a job settled.
@@ -67,9 +82,17 @@ impl HeldJobs {
         self.lock().remove(id);
     }
 
-    /// The held ids.
-    pub fn ids(&self) -> Vec<String> {
-        self.lock().iter().cloned().collect()
+    /// Whether the held job's webhook was deleted when it was claimed.
+    pub fn webhook_deleted(&self, id: &str) -> bool {
+        self.lock().get(id).is_some_and(|h| h.deleted)
+    }
+
+    /// The held jobs as `(delivery id, endpoint)` pairs.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.lock()
+            .iter()
+            .map(|(id, h)| (id.clone(), h.endpoint.clone()))
+            .collect()
     }
 }
 
@@ -80,8 +103,10 @@ pub struct BackendSettings {
     pub concurrency: usize,
     /// Lease of a claimed job; renewed every third of it while held.
     pub lease: Duration,
-    /// Longest idle block before due retries and expired leases are looked at again.
+    /// Longest idle block before timers and expired leases are looked at again.
     pub idle_wait: Duration,
+    /// How often to look for jobs of the old queue layout while any remain.
+    pub legacy_check: Duration,
 }
 
 /// The apalis backend of one worker.
@@ -130,6 +155,7 @@ struct Fetcher {
     settings: BackendSettings,
     waiter: Option<ConnectionManager>,
     failures: u32,
+    legacy_at: Option<tokio::time::Instant>,
 }
 
 fn lock_buffer(buffer: &Mutex<VecDeque<Job>>) -> MutexGuard<'_, VecDeque<Job>> {
@@ -142,6 +168,7 @@ impl Fetcher {
             if let Some(job) = lock_buffer(&self.buffer).pop_front() {
                 return job;
             }
+            self.migrate_legacy().await;
             let free = self
                 .settings
                 .concurrency
@@ -158,20 +185,54 @@ impl Fetcher {
                     }
                     self.failures = 0;
                     for reason in &claimed.dead {
-                        tracing::error!(worker = %self.worker, %reason, "a value in the ready list is not a job; moved to the dead list");
+                        tracing::error!(worker = %self.worker, %reason, "a value in an endpoint queue is not a job; moved to the dead list");
                     }
                     if claimed.recovered > 0 {
                         tracing::warn!(worker = %self.worker, recovered = claimed.recovered, "handed back jobs whose worker stopped renewing its lease");
                     }
                     let got_any = !claimed.jobs.is_empty() || !claimed.dead.is_empty();
-                    for raw in claimed.jobs {
-                        self.take(raw).await;
+                    for c in claimed.jobs {
+                        self.take(c).await;
                     }
                     if !got_any {
-                        self.wait_for_ready().await;
+                        let wait = claimed
+                            .next_due
+                            .map_or(self.settings.idle_wait, |d| d.min(self.settings.idle_wait))
+                            .max(Duration::from_millis(2));
+                        if claimed.ring > 0 {
+                            // Another worker took what this claim saw: look again shortly.
+                            tokio::time::sleep(wait.min(Duration::from_millis(10))).await;
+                        } else {
+                            self.wait_for_work(wait).await;
+                        }
                     }
                 }
                 Err(e) => self.back_off("claim", &e).await,
+            }
+        }
+    }
+
+    /// Moves what the old queue layout still holds, at start and then every
+    /// `legacy_check` while anything was found.
+    async fn migrate_legacy(&mut self) {
+        let now = tokio::time::Instant::now();
+        if self.legacy_at.is_some_and(|at| now < at) {
+            return;
+        }
+        self.legacy_at = Some(now + self.settings.legacy_check);
+        match self.queue.has_legacy().await {
+            Ok(false) => self.legacy_at = Some(now + self.settings.legacy_check * 10),
+            Ok(true) => match self.queue.migrate_legacy().await {
+                Ok(0) => {}
+                Ok(moved) => {
+                    tracing::info!(worker = %self.worker, moved, "moved jobs of the old queue layout into endpoint queues")
+                }
+                Err(e) => {
+                    tracing::warn!(worker = %self.worker, error = %e, "moving jobs of the old queue layout failed; trying again later")
+                }
+            },
+            Err(e) => {
+                tracing::debug!(worker = %self.worker, error = %e, "could not look for the old queue layout")
             }
         }
     }
@@ -181,8 +242,10 @@ impl Fetcher {
     /// not read the same in Lua and in Rust).
     async fn take(&mut self, claimed: ClaimedJob) {
         let reason = match Job::decode(&claimed.raw) {
-            Ok(job) if job.id == claimed.id => {
-                self.held.insert(&job.id);
+            Ok(mut job) if job.id == claimed.id => {
+                job.endpoint.clone_from(&claimed.endpoint);
+                self.held
+                    .insert(&job.id, &claimed.endpoint, claimed.deleted);
                 lock_buffer(&self.buffer).push_back(job);
                 return;
             }
@@ -196,7 +259,7 @@ impl Fetcher {
         loop {
             match self
                 .queue
-                .dead_letter(&self.worker, &claimed.id, &reason)
+                .dead_letter(&self.worker, &claimed.id, &claimed.endpoint, &reason)
                 .await
             {
                 Ok(true) => break,
@@ -209,13 +272,12 @@ impl Fetcher {
         }
     }
 
-    /// Blocks until the ready list has an element or `idle_wait` passes.
-    async fn wait_for_ready(&mut self) {
-        let wait = self.settings.idle_wait;
+    /// Blocks until an endpoint has work or `wait` passes.
+    async fn wait_for_work(&mut self, wait: Duration) {
         if self.waiter.is_none() {
             match self
                 .queue
-                .dedicated_connection(wait + Duration::from_secs(5))
+                .dedicated_connection(self.settings.idle_wait + Duration::from_secs(5))
                 .await
             {
                 Ok(c) => self.waiter = Some(c),
@@ -228,17 +290,8 @@ impl Fetcher {
         let Some(conn) = self.waiter.as_mut() else {
             return;
         };
-        let ready = self.queue.keys().ready();
-        let r: Result<Option<String>, redis::RedisError> = redis::cmd("BLMOVE")
-            .arg(&ready)
-            .arg(&ready)
-            .arg("RIGHT")
-            .arg("RIGHT")
-            .arg(wait.as_secs_f64())
-            .query_async(conn)
-            .await;
-        if let Err(e) = r {
-            self.back_off("wait", &QueueError::Redis(e)).await;
+        if let Err(e) = self.queue.wait_for_work(conn, wait).await {
+            self.back_off("wait", &e).await;
         }
     }
 
@@ -279,6 +332,7 @@ impl Backend for RedisBackend {
                 settings: self.settings.clone(),
                 waiter: None,
                 failures: 0,
+                legacy_at: None,
             };
             Box::pin(futures::stream::unfold(fetcher, |mut f| async move {
                 let job = f.next_job().await;
@@ -302,7 +356,10 @@ impl Backend for RedisBackend {
             let queue = self.queue.clone();
             let worker = self.worker.clone();
             let held = self.held.clone();
-            let unstarted: Vec<String> = lock_buffer(&self.buffer).drain(..).map(|j| j.id).collect();
+            let unstarted: Vec<(String, String)> = lock_buffer(&self.buffer)
+                .drain(..)
+                .map(|j| (j.id, j.endpoint))
+                .collect();
             Box::pin(async move {
                 if !unstarted.is_empty() {
                     match queue.release(&worker, &unstarted).await {
@@ -310,7 +367,7 @@ impl Backend for RedisBackend {
                         Err(e) => tracing::warn!(%worker, error = %e, "could not hand back unstarted jobs; their leases will expire and another worker takes them"),
                     }
                 }
-                for id in &unstarted {
+                for (id, _) in &unstarted {
                     held.remove(id);
                 }
                 if let Err(e) = queue.unregister(&worker).await {
@@ -358,8 +415,8 @@ pub fn spawn_lease_keeper(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let ids = held.ids();
-            match queue.renew(&worker, &ids, lease).await {
+            let held_now = held.pairs();
+            match queue.renew(&worker, &held_now, lease).await {
                 Ok(lost) if !lost.is_empty() => {
                     tracing::warn!(%worker, lost = lost.len(), "jobs this worker still runs are held by another worker now (their leases expired before renewal); those deliveries may be made twice");
                 }

@@ -25,4 +25,20 @@ impl QueueError {
             QueueError::Protocol(_) => false,
         }
     }
+
+    /// Whether trying again later may succeed: Redis unreachable, restarting, loading its
+    /// data, busy with a script, failing over. Anything else (a script error, an answer this
+    /// build does not understand) fails the same way every time.
+    pub fn is_transient(&self) -> bool {
+        self.is_unavailable()
+            || match self {
+                QueueError::Redis(e) => matches!(
+                    e.code(),
+                    Some(
+                        "LOADING" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" | "READONLY" | "BUSY"
+                    )
+                ),
+                QueueError::Protocol(_) => false,
+            }
+    }
 }

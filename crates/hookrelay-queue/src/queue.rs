@@ -1,12 +1,21 @@
 //! The queue's operations over one multiplexed Redis connection: enqueue, claim, ack, lease
 //! renewal, hand-back, dead-lettering, redelivery and the read side of delivery records.
+//!
+//! Every delivery waits in its endpoint's queue (see `hookrelay_core::keys::PartitionKeys`).
+//! A claim is two steps: read which endpoints are candidates (the head of the ring, due
+//! timers, expired leases), then one script that claims from exactly those, so that every
+//! key a script touches is passed to it.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use hookrelay_core::delivery::ResponseRecord;
+use hookrelay_core::endpoint::{
+    CIRCUIT_COOLDOWN_BASE, CIRCUIT_COOLDOWN_MAX, CIRCUIT_FAILURE_THRESHOLD, Verdict,
+};
 use hookrelay_core::time::now_ms;
 use hookrelay_core::{AttemptRecord, DeliveryKind, DeliveryStatus, Job, Keys};
+use redis::ScriptInvocation;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 
@@ -15,10 +24,12 @@ use crate::scripts;
 
 /// How many attempt records are kept per delivery (the newest).
 pub const MAX_ATTEMPT_RECORDS: usize = 100;
-/// How many due retries one claim promotes at most.
-const PROMOTE_CHUNK: usize = 1000;
-/// How many expired leases one claim hands back at most.
-const REAP_CHUNK: usize = 200;
+/// Endpoints from the head of the ring that one claim considers.
+const RING_CANDIDATES: usize = 32;
+/// Endpoints with due timers that one claim looks at.
+const TIMER_CANDIDATES: usize = 16;
+/// Expired leases one claim hands back at most.
+const REAP_CHUNK: usize = 16;
 
 /// A delivery to enqueue: its first job and the facts its record starts with.
 #[derive(Debug, Clone)]
@@ -46,6 +57,10 @@ pub struct ClaimedJob {
     pub id: String,
     /// The value as it was in the queue.
     pub raw: Vec<u8>,
+    /// The endpoint whose queue it came from.
+    pub endpoint: String,
+    /// Whether that endpoint's webhook was deleted: the job is only to be ended as failed.
+    pub deleted: bool,
 }
 
 impl ClaimedJob {
@@ -64,8 +79,10 @@ pub struct Claimed {
     pub dead: Vec<String>,
     /// Jobs handed back from workers whose lease expired.
     pub recovered: usize,
-    /// Due retries moved to the ready list.
-    pub promoted: usize,
+    /// Endpoints in the ring after the claim (servable now).
+    pub ring: usize,
+    /// How long until the next timer or lease deadline, when there is one.
+    pub next_due: Option<Duration>,
 }
 
 /// The outcome of one attempt, to record and settle.
@@ -81,6 +98,11 @@ pub struct Ack<'a> {
     pub status: DeliveryStatus,
     /// The next attempt and when it is due (ms), when there is one.
     pub next: Option<(&'a Job, i64)>,
+    /// What the attempt says about the endpoint.
+    pub verdict: Option<Verdict>,
+    /// The next attempt goes back to the front of the endpoint's queue (a deferral: the
+    /// endpoint is paused or disabled, and runs it first when it resumes).
+    pub requeue_front: bool,
 }
 
 /// What `redeliver` did.
@@ -92,6 +114,8 @@ pub enum RedeliverOutcome {
     StillQueued,
     /// No such delivery.
     NotFound,
+    /// Its webhook was deleted: nothing delivers it any more.
+    WebhookDeleted,
 }
 
 /// A delivery record as read back.
@@ -103,6 +127,8 @@ pub struct DeliveryView {
     pub project: String,
     /// Webhook name, if the delivery belongs to a saved webhook.
     pub webhook: Option<String>,
+    /// The endpoint whose queue it waits in (none in records written before endpoints).
+    pub endpoint: Option<String>,
     /// Event name.
     pub event: String,
     /// Event id.
@@ -133,10 +159,14 @@ pub struct DeliveryView {
 /// Queue depth, for `/metrics` and operators.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct QueueStats {
-    /// Jobs ready to run.
+    /// Jobs ready to run, in the endpoints that have work or timers.
     pub ready: u64,
-    /// Retries waiting for their time.
+    /// Retries waiting for their time, in the same endpoints.
     pub scheduled: u64,
+    /// Endpoints that may be served now (the ring).
+    pub endpoints_ready: u64,
+    /// Endpoints waiting for a timer (retry, pause, cooldown, rate, free slot).
+    pub endpoints_waiting: u64,
     /// Jobs held by workers.
     pub inflight: u64,
     /// Values that were not runnable jobs.
@@ -152,6 +182,8 @@ pub struct Queue {
     client: redis::Client,
     keys: Keys,
     retention: Duration,
+    endpoint_concurrency: u32,
+    disable_after: Duration,
 }
 
 impl std::fmt::Debug for Queue {
@@ -184,7 +216,42 @@ impl Queue {
             client,
             keys,
             retention: Duration::from_secs(7 * 24 * 3600),
+            endpoint_concurrency: 16,
+            disable_after: Duration::from_secs(5 * 24 * 3600),
         })
+    }
+
+    /// Deliveries in flight at once per endpoint whose webhook sets no `max_concurrency`.
+    pub fn with_endpoint_concurrency(mut self, n: u32) -> Self {
+        self.endpoint_concurrency = n.max(1);
+        self
+    }
+
+    /// How long an endpoint may fail without a single success before it is disabled.
+    pub fn with_disable_after(mut self, d: Duration) -> Self {
+        self.disable_after = d.max(Duration::from_secs(1));
+        self
+    }
+
+    /// The default per-endpoint concurrency.
+    pub fn endpoint_concurrency(&self) -> u32 {
+        self.endpoint_concurrency
+    }
+
+    /// A script invocation with the partition's keys first.
+    pub(crate) fn invocation(&self, script: &'static redis::Script) -> ScriptInvocation<'static> {
+        let mut inv = script.prepare_invoke();
+        for k in self.keys.partition().all() {
+            inv.key(k);
+        }
+        inv
+    }
+
+    /// Adds an endpoint's four keys to an invocation.
+    pub(crate) fn endpoint_keys(&self, inv: &mut ScriptInvocation<'_>, endpoint: &str) {
+        for k in self.keys.partition().endpoint(endpoint).all() {
+            inv.key(k);
+        }
     }
 
     /// How long delivery records, test records and idempotency answers are kept.
@@ -225,8 +292,9 @@ impl Queue {
         Ok(())
     }
 
-    /// Enqueues the deliveries of one event in one atomic step. With `idempotency_key`, a
-    /// second call with the same key enqueues nothing and returns the first `answer`.
+    /// Enqueues the deliveries of one event in one atomic step, each into its endpoint's
+    /// queue (`job.endpoint`). With `idempotency_key`, a second call with the same key
+    /// enqueues nothing and returns the first `answer`.
     pub async fn enqueue(
         &self,
         project: &str,
@@ -235,51 +303,30 @@ impl Queue {
         deliveries: &[NewDelivery],
     ) -> Result<EnqueueOutcome, QueueError> {
         let now = now_ms();
-        let mut inv = scripts::ENQUEUE.prepare_invoke();
+        let mut inv = self.invocation(&scripts::ENQUEUE);
         inv.key(idempotency_key.unwrap_or(""))
-            .key(self.keys.ready())
             .key(self.keys.deliveries(project));
         inv.arg(if idempotency_key.is_some() { "1" } else { "0" })
             .arg(answer)
             .arg(self.retention_secs())
-            .arg(now);
+            .arg(now)
+            .arg(self.endpoint_concurrency);
         for d in deliveries {
             let job = &d.job;
+            if job.endpoint.is_empty() {
+                return Err(QueueError::Protocol(format!(
+                    "delivery {} has no endpoint",
+                    job.id
+                )));
+            }
             let raw = job.encode();
-            let fields = serde_json::json!([
-                "id",
-                job.id,
-                "project",
-                job.project,
-                "webhook",
-                job.webhook.clone().unwrap_or_default(),
-                "event",
-                job.event,
-                "event_id",
-                d.event_id.clone().unwrap_or_default(),
-                "kind",
-                job.kind.as_str(),
-                "status",
-                DeliveryStatus::Pending.as_str(),
-                "attempts",
-                "0",
-                "created_at",
-                now.to_string(),
-                "updated_at",
-                now.to_string(),
-                "next_attempt_at",
-                now.to_string(),
-                "last_error",
-                "",
-                "last_status_code",
-                "",
-                "response",
-                "",
-                "job",
-                raw,
-            ]);
+            let fields = record_fields(job, d.event_id.as_deref(), now, &raw);
             inv.key(self.keys.delivery(&job.id));
-            inv.arg(fields.to_string()).arg(raw).arg(&job.id);
+            self.endpoint_keys(&mut inv, &job.endpoint);
+            inv.arg(fields.to_string())
+                .arg(raw)
+                .arg(&job.id)
+                .arg(&job.endpoint);
         }
         let mut conn = self.conn.clone();
         let (fresh, stored): (i64, String) = inv.invoke_async(&mut conn).await?;
@@ -290,36 +337,84 @@ impl Queue {
         })
     }
 
-    /// Claims up to `max` ready jobs for `worker`, each under a lease of `lease`. On the way
-    /// it hands back jobs whose lease expired and promotes due retries.
+    /// Claims up to `max` jobs for `worker`, round-robin over the endpoints that may be
+    /// served, each job under a lease of `lease`. On the way it hands back jobs whose lease
+    /// expired and brings endpoints with due timers up to date (retries promoted, pauses and
+    /// cooldowns ended).
     pub async fn claim(
         &self,
         worker: &str,
         max: usize,
         lease: Duration,
     ) -> Result<Claimed, QueueError> {
+        let part = self.keys.partition();
         let mut conn = self.conn.clone();
-        let (flat, dead, recovered, promoted): (Vec<Vec<u8>>, Vec<Vec<u8>>, usize, usize) =
-            scripts::CLAIM
-                .key(self.keys.ready())
-                .key(self.keys.scheduled())
-                .key(self.keys.inflight())
-                .key(self.keys.holders())
-                .key(self.keys.leases())
-                .key(self.keys.dead())
-                .arg(worker)
-                .arg(max)
-                .arg(lease.as_millis() as u64)
-                .arg(PROMOTE_CHUNK)
-                .arg(REAP_CHUNK)
-                .invoke_async(&mut conn)
-                .await?;
-        let mut jobs = Vec::with_capacity(flat.len() / 2);
+        // Step 1: which endpoints to look at. A timer read a little early is harmless: the
+        // script checks every time against Redis's clock.
+        let soon = now_ms() + 500;
+        let (ring, timers, expired): (Vec<String>, Vec<String>, Vec<String>) = redis::pipe()
+            .cmd("ZRANGE")
+            .arg(part.ring())
+            .arg(0)
+            .arg(RING_CANDIDATES - 1)
+            .cmd("ZRANGEBYSCORE")
+            .arg(part.timers())
+            .arg("-inf")
+            .arg(soon)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(TIMER_CANDIDATES)
+            .cmd("ZRANGEBYSCORE")
+            .arg(part.leases())
+            .arg("-inf")
+            .arg(soon)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(REAP_CHUNK)
+            .query_async(&mut conn)
+            .await?;
+        let mut candidates: Vec<&str> = Vec::with_capacity(ring.len() + timers.len());
+        let lease_endpoints = expired
+            .iter()
+            .filter_map(|m| m.split_once('|').map(|(e, _)| e));
+        for e in ring
+            .iter()
+            .map(String::as_str)
+            .chain(timers.iter().map(String::as_str))
+            .chain(lease_endpoints)
+        {
+            if !candidates.contains(&e) {
+                candidates.push(e);
+            }
+        }
+        // Step 2: claim from exactly those.
+        let mut inv = self.invocation(&scripts::CLAIM);
+        for e in &candidates {
+            self.endpoint_keys(&mut inv, e);
+        }
+        inv.arg(worker)
+            .arg(max)
+            .arg(lease.as_millis() as u64)
+            .arg(self.endpoint_concurrency)
+            .arg(candidates.len());
+        for e in &candidates {
+            inv.arg(*e);
+        }
+        for m in &expired {
+            inv.arg(m);
+        }
+        let (flat, dead, recovered, ring, wait): (Vec<Vec<u8>>, Vec<Vec<u8>>, usize, usize, i64) =
+            inv.invoke_async(&mut conn).await?;
+        let mut jobs = Vec::with_capacity(flat.len() / 4);
         let mut it = flat.into_iter();
-        while let (Some(id), Some(raw)) = (it.next(), it.next()) {
+        while let (Some(id), Some(raw), Some(endpoint), Some(deleted)) =
+            (it.next(), it.next(), it.next(), it.next())
+        {
             jobs.push(ClaimedJob {
                 id: String::from_utf8_lossy(&id).into_owned(),
                 raw,
+                endpoint: String::from_utf8_lossy(&endpoint).into_owned(),
+                deleted: deleted == b"1",
             });
         }
         Ok(Claimed {
@@ -329,7 +424,8 @@ impl Queue {
                 .map(|r| String::from_utf8_lossy(r).into_owned())
                 .collect(),
             recovered,
-            promoted,
+            ring,
+            next_due: u64::try_from(wait).ok().map(Duration::from_millis),
         })
     }
 
@@ -351,23 +447,31 @@ impl Queue {
             Some((job, due)) => (due.to_string(), job.encode()),
             None => (String::new(), String::new()),
         };
-        let mut conn = self.conn.clone();
-        let settled: i64 = scripts::ACK
-            .key(self.keys.inflight())
-            .key(self.keys.holders())
-            .key(self.keys.leases())
-            .key(self.keys.scheduled())
-            .key(self.keys.delivery(id))
+        let (verdict, pause_until) = match ack.verdict {
+            // Tests have a queue of their own and say nothing about the webhook's health.
+            _ if ack.job.kind == DeliveryKind::Test => ("none", 0),
+            None => ("none", 0),
+            Some(Verdict::Pause(d)) => ("pause", now_ms() + d.as_millis() as i64),
+            Some(v) => (v.as_str(), 0),
+        };
+        let mut inv = self.invocation(&scripts::ACK);
+        inv.key(self.keys.delivery(id))
             .key(self.keys.attempts(id))
-            .key(self.keys.failed())
-            .arg(ack.worker)
+            .key(self.keys.failed());
+        self.endpoint_keys(&mut inv, &ack.job.endpoint);
+        inv.arg(ack.worker)
             .arg(id)
-            .arg(now_ms())
+            .arg(&ack.job.endpoint)
             .arg(ack.status.as_str())
             .arg(attempt_json)
             .arg(ack.job.attempt)
             .arg(next_at)
             .arg(next_raw)
+            .arg(if ack.requeue_front {
+                "front"
+            } else {
+                "scheduled"
+            })
             .arg(self.retention_secs())
             .arg(ack.attempt.error.clone().unwrap_or_default())
             .arg(
@@ -378,70 +482,120 @@ impl Queue {
             )
             .arg(response_json)
             .arg(MAX_ATTEMPT_RECORDS)
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(verdict)
+            .arg(pause_until)
+            .arg(self.endpoint_concurrency)
+            .arg(self.disable_after.as_millis() as u64)
+            .arg(format!(
+                "no successful delivery for {} while it kept failing",
+                human_duration(self.disable_after)
+            ))
+            .arg(CIRCUIT_FAILURE_THRESHOLD)
+            .arg(CIRCUIT_COOLDOWN_BASE.as_millis() as u64)
+            .arg(CIRCUIT_COOLDOWN_MAX.as_millis() as u64)
+            .arg(&ack.job.project)
+            .arg(ack.job.webhook.as_deref().unwrap_or(""));
+        let mut conn = self.conn.clone();
+        let settled: i64 = inv.invoke_async(&mut conn).await?;
         Ok(settled == 1)
     }
 
-    /// Extends the leases of the jobs `worker` holds and records its heartbeat. Returns the
-    /// ids another worker holds now (settled ones are simply skipped).
+    /// Extends the leases of the jobs `worker` holds (`(delivery id, endpoint)` pairs) and
+    /// records its heartbeat. Returns the ids another worker holds now (settled ones are
+    /// simply skipped).
     pub async fn renew(
         &self,
         worker: &str,
-        ids: &[String],
+        held: &[(String, String)],
         lease: Duration,
     ) -> Result<Vec<String>, QueueError> {
-        let mut inv = scripts::RENEW.prepare_invoke();
-        inv.key(self.keys.holders())
-            .key(self.keys.leases())
-            .key(self.keys.workers());
-        inv.arg(worker).arg(lease.as_millis() as u64);
-        for id in ids {
-            inv.arg(id);
-        }
         let mut conn = self.conn.clone();
+        let _: () = redis::pipe()
+            .cmd("ZADD")
+            .arg(self.keys.workers())
+            .arg(now_ms())
+            .arg(worker)
+            .ignore()
+            // Forget workers silent for an hour (killed without a clean stop).
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(self.keys.workers())
+            .arg("-inf")
+            .arg(now_ms() - 3_600_000)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = self.held_invocation(&scripts::RENEW, held);
+        inv.arg(worker).arg(lease.as_millis() as u64);
+        self.held_args(&mut inv, held);
         Ok(inv.invoke_async(&mut conn).await?)
     }
 
-    /// Hands jobs that `worker` holds but never started back to the front of the queue.
-    pub async fn release(&self, worker: &str, ids: &[String]) -> Result<usize, QueueError> {
-        if ids.is_empty() {
+    /// An invocation with the keys of the endpoints of `held` after the partition's.
+    fn held_invocation(
+        &self,
+        script: &'static redis::Script,
+        held: &[(String, String)],
+    ) -> ScriptInvocation<'static> {
+        let mut inv = self.invocation(script);
+        for e in distinct_endpoints(held) {
+            self.endpoint_keys(&mut inv, e);
+        }
+        inv
+    }
+
+    /// The endpoint count, endpoint ids and (id, endpoint index) pairs of `held`.
+    fn held_args(&self, inv: &mut ScriptInvocation<'_>, held: &[(String, String)]) {
+        let endpoints = distinct_endpoints(held);
+        inv.arg(endpoints.len());
+        for e in &endpoints {
+            inv.arg(*e);
+        }
+        for (id, e) in held {
+            let index = endpoints.iter().position(|x| *x == e.as_str()).unwrap_or(0) + 1;
+            inv.arg(id).arg(index);
+        }
+    }
+
+    /// Hands jobs that `worker` holds but never started (`(delivery id, endpoint)` pairs)
+    /// back to the front of their endpoints' queues.
+    pub async fn release(
+        &self,
+        worker: &str,
+        held: &[(String, String)],
+    ) -> Result<usize, QueueError> {
+        if held.is_empty() {
             return Ok(0);
         }
-        let mut inv = scripts::RELEASE.prepare_invoke();
-        inv.key(self.keys.inflight())
-            .key(self.keys.holders())
-            .key(self.keys.leases())
-            .key(self.keys.ready());
-        inv.arg(worker);
-        for id in ids {
-            inv.arg(id);
-        }
+        let mut inv = self.held_invocation(&scripts::RELEASE, held);
+        inv.arg(worker).arg(self.endpoint_concurrency);
+        self.held_args(&mut inv, held);
         let mut conn = self.conn.clone();
         Ok(inv.invoke_async(&mut conn).await?)
     }
 
     /// Moves a held job this build cannot run to the dead list, with the reason, and marks
-    /// its delivery record failed. `false` when `worker` does not hold it.
+    /// its delivery record failed (recoverable). `false` when `worker` does not hold it.
     pub async fn dead_letter(
         &self,
         worker: &str,
         id: &str,
+        endpoint: &str,
         reason: &str,
     ) -> Result<bool, QueueError> {
-        let mut conn = self.conn.clone();
-        let moved: i64 = scripts::DEAD_LETTER
-            .key(self.keys.inflight())
-            .key(self.keys.holders())
-            .key(self.keys.leases())
-            .key(self.keys.dead())
-            .key(self.keys.delivery(id))
-            .arg(worker)
+        let mut inv = self.invocation(&scripts::DEAD_LETTER);
+        inv.key(self.keys.delivery(id)).key(self.keys.failed());
+        self.endpoint_keys(&mut inv, endpoint);
+        inv.arg(worker)
             .arg(id)
             .arg(reason)
-            .arg(now_ms())
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(endpoint)
+            .arg(self.endpoint_concurrency)
+            .arg(self.retention_secs());
+        let mut conn = self.conn.clone();
+        let moved: i64 = inv.invoke_async(&mut conn).await?;
         Ok(moved == 1)
     }
 
@@ -527,20 +681,22 @@ impl Queue {
             .await?)
     }
 
-    /// Queues one more attempt of a finished delivery (`job` is that attempt).
+    /// Queues one more attempt of a finished delivery (`job` is that attempt) at the back
+    /// of its endpoint's queue.
     pub async fn redeliver(&self, job: &Job) -> Result<RedeliverOutcome, QueueError> {
-        let mut conn = self.conn.clone();
-        let r: i64 = scripts::REDELIVER
-            .key(self.keys.delivery(&job.id))
-            .key(self.keys.ready())
-            .key(self.keys.failed())
-            .arg(job.encode())
+        let mut inv = self.invocation(&scripts::REDELIVER);
+        inv.key(self.keys.delivery(&job.id)).key(self.keys.failed());
+        self.endpoint_keys(&mut inv, &job.endpoint);
+        inv.arg(job.encode())
             .arg(now_ms())
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(&job.endpoint)
+            .arg(self.endpoint_concurrency);
+        let mut conn = self.conn.clone();
+        let r: i64 = inv.invoke_async(&mut conn).await?;
         Ok(match r {
             1 => RedeliverOutcome::Queued,
             0 => RedeliverOutcome::StillQueued,
+            -2 => RedeliverOutcome::WebhookDeleted,
             _ => RedeliverOutcome::NotFound,
         })
     }
@@ -556,32 +712,125 @@ impl Queue {
             .await?)
     }
 
-    /// Queue depth.
+    /// Queue depth. Ready and scheduled jobs are counted in the endpoints that are in the
+    /// ring or have a timer (at most 10,000 of them); a disabled webhook's backlog shows in
+    /// its health instead.
     pub async fn stats(&self) -> Result<QueueStats, QueueError> {
+        let part = self.keys.partition();
         let mut conn = self.conn.clone();
-        let (ready, scheduled, inflight, dead, workers): (u64, u64, u64, u64, u64) = redis::pipe()
-            .cmd("LLEN")
-            .arg(self.keys.ready())
-            .cmd("ZCARD")
-            .arg(self.keys.scheduled())
-            .cmd("HLEN")
-            .arg(self.keys.inflight())
-            .cmd("LLEN")
-            .arg(self.keys.dead())
-            .cmd("ZCOUNT")
-            .arg(self.keys.workers())
-            .arg(now_ms() - 60_000)
-            .arg("+inf")
-            .query_async(&mut conn)
-            .await?;
+        let (ring, timers, inflight, dead, workers): (Vec<String>, Vec<String>, u64, u64, u64) =
+            redis::pipe()
+                .cmd("ZRANGE")
+                .arg(part.ring())
+                .arg(0)
+                .arg(9_999)
+                .cmd("ZRANGE")
+                .arg(part.timers())
+                .arg(0)
+                .arg(9_999)
+                .cmd("HLEN")
+                .arg(part.inflight())
+                .cmd("LLEN")
+                .arg(part.dead())
+                .cmd("ZCOUNT")
+                .arg(self.keys.workers())
+                .arg(now_ms() - 60_000)
+                .arg("+inf")
+                .query_async(&mut conn)
+                .await?;
+        let (endpoints_ready, endpoints_waiting) = (ring.len() as u64, timers.len() as u64);
+        let mut endpoints = ring;
+        for t in timers {
+            if !endpoints.contains(&t) {
+                endpoints.push(t);
+            }
+        }
+        let (mut ready, mut scheduled) = (0, 0);
+        for chunk in endpoints.chunks(500) {
+            let mut pipe = redis::pipe();
+            for e in chunk {
+                let k = part.endpoint(e);
+                pipe.cmd("LLEN")
+                    .arg(&k.ready)
+                    .cmd("ZCARD")
+                    .arg(&k.scheduled);
+            }
+            let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+            for pair in counts.chunks(2) {
+                ready += pair[0];
+                scheduled += pair.get(1).copied().unwrap_or(0);
+            }
+        }
         Ok(QueueStats {
             ready,
             scheduled,
+            endpoints_ready,
+            endpoints_waiting,
             inflight,
             dead,
             workers,
         })
     }
+}
+
+/// The distinct endpoints of `(id, endpoint)` pairs, in first-seen order.
+fn distinct_endpoints(held: &[(String, String)]) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for (_, e) in held {
+        if !out.contains(&e.as_str()) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// "5 days", "2 h", "30 s": a setting's duration for people.
+pub(crate) fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        _ if s >= 86_400 && s.is_multiple_of(86_400) => format!("{} days", s / 86_400),
+        _ if s >= 3_600 && s.is_multiple_of(3_600) => format!("{} h", s / 3_600),
+        _ if s >= 60 && s.is_multiple_of(60) => format!("{} min", s / 60),
+        _ => format!("{s} s"),
+    }
+}
+
+/// The fields a delivery record starts with (see `DeliveryView` for reading them back).
+fn record_fields(job: &Job, event_id: Option<&str>, now: i64, raw: &str) -> serde_json::Value {
+    serde_json::json!([
+        "id",
+        job.id,
+        "project",
+        job.project,
+        "webhook",
+        job.webhook.clone().unwrap_or_default(),
+        "endpoint",
+        job.endpoint,
+        "event",
+        job.event,
+        "event_id",
+        event_id.unwrap_or_default(),
+        "kind",
+        job.kind.as_str(),
+        "status",
+        DeliveryStatus::Pending.as_str(),
+        "attempts",
+        "0",
+        "created_at",
+        now.to_string(),
+        "updated_at",
+        now.to_string(),
+        "next_attempt_at",
+        now.to_string(),
+        "last_error",
+        "",
+        "last_status_code",
+        "",
+        "response",
+        "",
+        "job",
+        raw,
+    ])
 }
 
 fn non_empty(fields: &HashMap<String, String>, name: &str) -> Option<String> {
@@ -594,6 +843,7 @@ fn view_from_fields(fields: HashMap<String, String>, attempts: &[String]) -> Opt
     Some(DeliveryView {
         project: non_empty(&fields, "project").unwrap_or_default(),
         webhook: non_empty(&fields, "webhook"),
+        endpoint: non_empty(&fields, "endpoint"),
         event: non_empty(&fields, "event").unwrap_or_default(),
         event_id: non_empty(&fields, "event_id"),
         kind: match fields.get("kind").map(String::as_str) {

@@ -1,4 +1,6 @@
-//! The Lua scripts behind every multi-key state change, loaded once.
+//! The Lua scripts behind every multi-key state change, loaded once. Each is the shared
+//! prelude (`lua/prelude.lua`: the partition's key layout, the endpoint refresh, Redis's
+//! clock) followed by its own body.
 
 use std::sync::LazyLock;
 
@@ -6,8 +8,13 @@ use redis::Script;
 
 macro_rules! script {
     ($name:ident, $file:literal) => {
-        pub(crate) static $name: LazyLock<Script> =
-            LazyLock::new(|| Script::new(include_str!(concat!("lua/", $file))));
+        pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(concat!(
+                include_str!("lua/prelude.lua"),
+                "\n",
+                include_str!(concat!("lua/", $file))
+            ))
+        });
     };
 }
 
@@ -18,3 +25,5 @@ script!(RENEW, "renew.lua");
 script!(RELEASE, "release.lua");
 script!(DEAD_LETTER, "dead_letter.lua");
 script!(REDELIVER, "redeliver.lua");
+script!(CONFIGURE, "configure.lua");
+script!(MIGRATE, "migrate.lua");

@@ -21,7 +21,9 @@ fn job(id: &str) -> Job {
         project: "p".into(),
         webhook: None,
         event: "e".into(),
+        endpoint: "ep-test".into(),
         attempt: 1,
+        deferred: 0,
         retry: false,
         request: JobRequest {
             url: "http://127.0.0.1:9/".into(),
@@ -68,6 +70,7 @@ fn start_worker(
             concurrency: 4,
             lease: Duration::from_secs(30),
             idle_wait,
+            legacy_check: Duration::from_secs(5),
         },
     );
     let worker = WorkerBuilder::new("test-worker")

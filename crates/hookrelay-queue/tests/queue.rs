@@ -20,7 +20,9 @@ fn job(id: &str) -> Job {
         project: "p".into(),
         webhook: Some("w".into()),
         event: "e".into(),
+        endpoint: "ep-test".into(),
         attempt: 1,
+        deferred: 0,
         retry: true,
         request: JobRequest {
             url: "http://127.0.0.1:9/".into(),
@@ -33,6 +35,12 @@ fn job(id: &str) -> Job {
         },
     }
 }
+
+/// The endpoint queue of every job these tests make.
+const READY: &str = "t:{q0}:ep:ep-test:ready";
+const SCHEDULED: &str = "t:{q0}:ep:ep-test:scheduled";
+const ENDPOINT_LEASES: &str = "t:{q0}:ep:ep-test:leases";
+const RING: &str = "t:{q0}:ring";
 
 fn attempt(n: u32, error: Option<&str>) -> AttemptRecord {
     AttemptRecord {
@@ -59,6 +67,8 @@ async fn ack_success(queue: &Queue, worker: &str, job: &Job) -> bool {
         attempt: &a,
         status: DeliveryStatus::Succeeded,
         next: None,
+        verdict: None,
+        requeue_front: false,
     };
     queue.ack(&ack).await.unwrap()
 }
@@ -93,7 +103,7 @@ async fn a_job_leaves_the_queue_only_with_its_outcome_recorded() {
         .unwrap();
     assert_eq!(claimed.jobs.len(), 1);
     let mut c = server.connection();
-    let inflight: Vec<String> = c.hkeys("t:queue:inflight").unwrap();
+    let inflight: Vec<String> = c.hkeys("t:{q0}:inflight").unwrap();
     assert_eq!(inflight, vec!["d1".to_string()]);
 
     let j = Job::decode(claimed.jobs[0].as_bytes()).unwrap();
@@ -104,11 +114,14 @@ async fn a_job_leaves_the_queue_only_with_its_outcome_recorded() {
     assert_eq!(view.attempts[0].status_code, Some(200));
     // Nothing is left behind in the queue keys.
     for key in [
-        "t:queue:ready",
-        "t:queue:scheduled",
-        "t:queue:inflight",
-        "t:queue:holders",
-        "t:queue:leases",
+        READY,
+        SCHEDULED,
+        ENDPOINT_LEASES,
+        RING,
+        "t:{q0}:timers",
+        "t:{q0}:inflight",
+        "t:{q0}:holders",
+        "t:{q0}:leases",
     ] {
         let exists: bool = c.exists(key).unwrap();
         assert!(!exists, "{key} left behind");
@@ -140,6 +153,8 @@ async fn a_retry_waits_in_the_scheduled_set_then_runs() {
             attempt: &a,
             status: DeliveryStatus::Retrying,
             next: Some((&next, due)),
+            verdict: None,
+            requeue_front: false,
         })
         .await
         .unwrap();
@@ -148,7 +163,7 @@ async fn a_retry_waits_in_the_scheduled_set_then_runs() {
     assert_eq!(view.next_attempt_at_ms, Some(due));
     assert_eq!(view.last_error.as_deref(), Some("HTTP 500"));
     let mut c = server.connection();
-    let scheduled: usize = c.zcard("t:queue:scheduled").unwrap();
+    let scheduled: usize = c.zcard(SCHEDULED).unwrap();
     assert_eq!(scheduled, 1);
     // Not due yet.
     assert!(
@@ -164,7 +179,7 @@ async fn a_retry_waits_in_the_scheduled_set_then_runs() {
         .claim("w1", 10, Duration::from_secs(30))
         .await
         .unwrap();
-    assert_eq!(claimed.promoted, 1);
+    assert_eq!(claimed.jobs.len(), 1);
     assert_eq!(Job::decode(claimed.jobs[0].as_bytes()).unwrap().attempt, 2);
 }
 
@@ -193,7 +208,7 @@ async fn a_busy_worker_renewing_its_leases_keeps_its_jobs() {
     let lease = Duration::from_millis(300);
     let held = queue.claim("busy", 10, lease).await.unwrap();
     assert_eq!(held.jobs.len(), 1);
-    let ids = vec!["d1".to_string()];
+    let ids = vec![("d1".to_string(), "ep-test".to_string())];
     let until = Instant::now() + Duration::from_millis(1200);
     while Instant::now() < until {
         let lost = queue.renew("busy", &ids, lease).await.unwrap();
@@ -211,10 +226,10 @@ async fn a_busy_worker_renewing_its_leases_keeps_its_jobs() {
 async fn garbage_in_the_ready_list_goes_to_the_dead_list_with_its_reason() {
     let (server, queue) = setup().await;
     let mut c = server.connection();
-    let _: () = c.lpush("t:queue:ready", "not json at all").unwrap();
-    let _: () = c.lpush("t:queue:ready", "{\"v\":1,\"id\":\"half").unwrap();
-    let _: () = c.lpush("t:queue:ready", "\"just a string\"").unwrap();
-    let _: () = c.lpush("t:queue:ready", "{\"v\":1}").unwrap();
+    let _: () = c.lpush(READY, "not json at all").unwrap();
+    let _: () = c.lpush(READY, "{\"v\":1,\"id\":\"half").unwrap();
+    let _: () = c.lpush(READY, "\"just a string\"").unwrap();
+    let _: () = c.lpush(READY, "{\"v\":1}").unwrap();
     enqueue(&queue, &["good"]).await;
     let claimed = queue
         .claim("w1", 10, Duration::from_secs(30))
@@ -222,7 +237,7 @@ async fn garbage_in_the_ready_list_goes_to_the_dead_list_with_its_reason() {
         .unwrap();
     assert_eq!(claimed.jobs.len(), 1);
     assert_eq!(claimed.dead.len(), 4);
-    let dead: Vec<String> = c.lrange("t:queue:dead", 0, -1).unwrap();
+    let dead: Vec<String> = c.lrange("t:{q0}:dead", 0, -1).unwrap();
     assert_eq!(dead.len(), 4);
     let reasons: Vec<String> = dead
         .iter()
@@ -246,9 +261,9 @@ async fn garbage_in_the_ready_list_goes_to_the_dead_list_with_its_reason() {
         "{reasons:?}"
     );
     // A JSON job of an unknown version is moved aside by the worker through dead_letter.
-    let _: () = c
-        .lpush("t:queue:ready", "{\"v\":99,\"id\":\"future\"}")
-        .unwrap();
+    let _: () = c.lpush(READY, "{\"v\":99,\"id\":\"future\"}").unwrap();
+    // Written by hand, so put the endpoint in the ring by hand too.
+    let _: () = c.zadd(RING, "ep-test", 0).unwrap();
     let claimed = queue
         .claim("w1", 10, Duration::from_secs(30))
         .await
@@ -257,16 +272,22 @@ async fn garbage_in_the_ready_list_goes_to_the_dead_list_with_its_reason() {
     let err = Job::decode(claimed.jobs[0].as_bytes())
         .unwrap_err()
         .to_string();
-    assert!(queue.dead_letter("w1", "future", &err).await.unwrap());
-    let last: String = c.lindex("t:queue:dead", 0).unwrap();
+    assert!(
+        queue
+            .dead_letter("w1", "future", "ep-test", &err)
+            .await
+            .unwrap()
+    );
+    let last: String = c.lindex("t:{q0}:dead", 0).unwrap();
     assert!(last.contains("unknown job version 99"), "{last}");
-    let inflight: usize = c.hlen("t:queue:inflight").unwrap();
+    let inflight: usize = c.hlen("t:{q0}:inflight").unwrap();
     assert_eq!(inflight, 1, "only the good job stays in flight");
 }
 
 #[tokio::test]
 async fn a_backlog_far_past_lua_unpack_limits_drains_in_bounded_chunks() {
     let (server, queue) = setup().await;
+    let queue = queue.with_endpoint_concurrency(1000);
     let mut c = server.connection();
     // 50,000 due retries and 50,000 ready jobs, written directly.
     let now = hookrelay_core::time::now_ms();
@@ -274,24 +295,19 @@ async fn a_backlog_far_past_lua_unpack_limits_drains_in_bounded_chunks() {
         let mut pipe = redis::pipe();
         for i in 0..1000 {
             let n = chunk * 1000 + i;
-            pipe.zadd(
-                "t:queue:scheduled",
-                job(&format!("s{n}")).encode(),
-                now - 1000,
-            )
-            .ignore();
-            pipe.lpush("t:queue:ready", job(&format!("r{n}")).encode())
+            pipe.zadd(SCHEDULED, job(&format!("s{n}")).encode(), now - 1000)
                 .ignore();
+            pipe.lpush(READY, job(&format!("r{n}")).encode()).ignore();
         }
         let _: () = pipe.query(&mut c).unwrap();
     }
+    let _: () = c.zadd(RING, "ep-test", 0).unwrap();
     let mut total = 0;
     loop {
         let claimed = queue
             .claim("w1", 256, Duration::from_secs(60))
             .await
             .unwrap();
-        assert!(claimed.promoted <= 1000);
         if claimed.jobs.is_empty() {
             break;
         }
@@ -304,9 +320,10 @@ async fn a_backlog_far_past_lua_unpack_limits_drains_in_bounded_chunks() {
             .collect();
         let mut pipe = redis::pipe();
         for id in &ids {
-            pipe.hdel("t:queue:inflight", id).ignore();
-            pipe.hdel("t:queue:holders", id).ignore();
-            pipe.zrem("t:queue:leases", id).ignore();
+            pipe.hdel("t:{q0}:inflight", id).ignore();
+            pipe.hdel("t:{q0}:holders", id).ignore();
+            pipe.zrem("t:{q0}:leases", format!("ep-test|{id}")).ignore();
+            pipe.zrem(ENDPOINT_LEASES, id).ignore();
         }
         let _: () = pipe.query(&mut c).unwrap();
     }
@@ -349,7 +366,7 @@ async fn an_event_id_enqueues_once() {
         EnqueueOutcome::Duplicate("{\"id\":\"evt-1\",\"deliveries\":[\"d1\"]}".into())
     );
     let mut c = server.connection();
-    let ready: usize = c.llen("t:queue:ready").unwrap();
+    let ready: usize = c.llen(READY).unwrap();
     assert_eq!(ready, 1);
 }
 
@@ -364,11 +381,15 @@ async fn unstarted_jobs_are_handed_back_to_the_front() {
         .iter()
         .map(|r| Job::decode(r.as_bytes()).unwrap().id)
         .collect();
-    assert_eq!(queue.release("w1", &ids).await.unwrap(), 2);
+    let held: Vec<(String, String)> = ids
+        .iter()
+        .map(|id| (id.clone(), "ep-test".to_string()))
+        .collect();
+    assert_eq!(queue.release("w1", &held).await.unwrap(), 2);
     // Another worker's release of jobs it does not hold does nothing.
-    assert_eq!(queue.release("w2", &ids).await.unwrap(), 0);
+    assert_eq!(queue.release("w2", &held).await.unwrap(), 0);
     let mut c = server.connection();
-    let ready: usize = c.llen("t:queue:ready").unwrap();
+    let ready: usize = c.llen(READY).unwrap();
     assert_eq!(ready, 3);
     let next = queue.claim("w2", 1, Duration::from_secs(30)).await.unwrap();
     assert_eq!(
@@ -428,6 +449,8 @@ async fn an_ack_settles_only_the_attempt_it_ran() {
         attempt: &a1,
         status: DeliveryStatus::Retrying,
         next: Some((&second, 0)),
+        verdict: None,
+        requeue_front: false,
     };
     assert!(queue.ack(&ack).await.unwrap());
     // Attempt 2 is claimed by the same worker…
@@ -439,9 +462,9 @@ async fn an_ack_settles_only_the_attempt_it_ran() {
     // …and a repeated ack of attempt 1 (its first answer was lost) settles nothing.
     assert!(!queue.ack(&ack).await.unwrap());
     let mut c = server.connection();
-    let inflight: usize = c.hlen("t:queue:inflight").unwrap();
+    let inflight: usize = c.hlen("t:{q0}:inflight").unwrap();
     assert_eq!(inflight, 1, "attempt 2 must stay in flight");
-    let scheduled: usize = c.zcard("t:queue:scheduled").unwrap();
+    let scheduled: usize = c.zcard(SCHEDULED).unwrap();
     assert_eq!(scheduled, 0, "no second copy of attempt 2");
 }
 
@@ -451,7 +474,7 @@ async fn bytes_that_are_not_utf8_do_not_hold_up_the_jobs_claimed_with_them() {
     let mut c = server.connection();
     enqueue(&queue, &["a", "b"]).await;
     let bad: &[u8] = b"{\"v\":1,\"id\":\"bad\",\"x\":\"\xff\"}";
-    let _: () = c.lpush("t:queue:ready", bad).unwrap();
+    let _: () = c.lpush(READY, bad).unwrap();
     enqueue(&queue, &["c"]).await;
     let claimed = queue
         .claim("w1", 10, Duration::from_secs(30))
@@ -469,7 +492,7 @@ async fn bytes_that_are_not_utf8_do_not_hold_up_the_jobs_claimed_with_them() {
                 assert_eq!(j.id, "bad");
                 assert!(
                     queue
-                        .dead_letter("w1", &j.id, &e.to_string())
+                        .dead_letter("w1", &j.id, &j.endpoint, &e.to_string())
                         .await
                         .unwrap()
                 );
@@ -477,7 +500,7 @@ async fn bytes_that_are_not_utf8_do_not_hold_up_the_jobs_claimed_with_them() {
         }
     }
     assert_eq!(good, 3);
-    let dead: usize = c.llen("t:queue:dead").unwrap();
+    let dead: usize = c.llen("t:{q0}:dead").unwrap();
     assert_eq!(dead, 1);
 }
 

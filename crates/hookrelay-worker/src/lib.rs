@@ -4,4 +4,4 @@
 pub mod http;
 mod runtime;
 
-pub use runtime::{WorkerError, WorkerSettings, run, worker_name};
+pub use runtime::{Announcer, WorkerError, WorkerSettings, run, with_redis, worker_name};

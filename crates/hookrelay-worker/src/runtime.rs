@@ -1,20 +1,46 @@
-//! The worker: apalis over the Redis backend, and the delivery attempt as explicit steps —
-//! prepare (the job carries it) → send → classify → record → reschedule or finish.
+//! The worker: apalis over the Redis backend, and the delivery attempt as named steps —
+//! claim (the backend) → prepare → send → judge → settle.
+//!
+//! - **prepare**: the job carries the request; a job whose webhook was deleted is not sent.
+//! - **send**: one HTTP attempt (`http.rs`).
+//! - **judge**: success, or what the failure means — for the delivery (retry later, or the
+//!   end) and for its endpoint (a broken receiver, a rejection, a pause asked for with
+//!   `Retry-After`, a `410 Gone`). A pause or a `410` defers the delivery without using up an
+//!   attempt.
+//! - **settle**: one ack script records the attempt and does all of it atomically.
+//!
+//! Redis calls go through [`with_redis`]: a transient error (Redis restarting, unreachable,
+//! busy) is retried with backoff, a permanent one is returned at once so the caller can
+//! dead-letter the job and move on.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::{Data, Monitor, WorkerBuilder, WorkerBuilderExt};
+use hookrelay_core::endpoint::{DisabledNotice, MAX_PAUSE, Verdict};
 use hookrelay_core::retry::RetryPolicy;
-use hookrelay_core::time::now_ms;
-use hookrelay_core::{DeliveryStatus, Job};
-use hookrelay_queue::{Ack, BackendSettings, HeldJobs, Queue, RedisBackend, spawn_lease_keeper};
+use hookrelay_core::time::{now_ms, now_rfc3339};
+use hookrelay_core::{AttemptRecord, DeliveryStatus, Job};
+use hookrelay_queue::{
+    Ack, BackendSettings, HeldJobs, Queue, QueueError, RedisBackend, spawn_lease_keeper,
+};
+use tracing::Instrument;
 
 use crate::http::{AttemptOutcome, HttpDeliverer, HttpSettings};
 
+/// Announces that the queue disabled a webhook (the binary publishes the operational event
+/// `hookrelay.webhook.disabled` and marks the stored webhook disabled). `Err` leaves the
+/// notice to be announced again later.
+pub type Announcer = Arc<
+    dyn Fn(DisabledNotice) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// How a worker process runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerSettings {
     /// Deliveries in flight at once (`HOOKRELAY_CONCURRENCY`).
     pub concurrency: usize,
@@ -27,6 +53,19 @@ pub struct WorkerSettings {
     pub http: HttpSettings,
     /// How long a graceful stop may take before held jobs are left to their leases.
     pub shutdown_timeout: Duration,
+    /// Announces webhooks the queue disabled; none leaves the notices in Redis for a
+    /// process that has one.
+    pub announcer: Option<Announcer>,
+}
+
+impl std::fmt::Debug for WorkerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerSettings")
+            .field("concurrency", &self.concurrency)
+            .field("recovery_timeout", &self.recovery_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why the worker could not run.
@@ -72,6 +111,46 @@ fn rand_u32() -> u32 {
     h.finish() as u32
 }
 
+/// Runs a Redis call until it succeeds or fails for good: transient errors are retried
+/// with backoff (100 ms doubling to 5 s), logged on the first failure and every 20th.
+pub async fn with_redis<T, F, Fut>(
+    what: &str,
+    delivery_id: &str,
+    mut call: F,
+) -> Result<T, QueueError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, QueueError>>,
+{
+    let mut failures = 0u32;
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_transient() => {
+                failures = failures.saturating_add(1);
+                if failures == 1 || failures.is_multiple_of(20) {
+                    tracing::warn!(delivery_id, error = %e, failures, "redis {what} failed; retrying");
+                }
+                let delay = Duration::from_millis(100u64.saturating_mul(1 << failures.min(6)))
+                    .min(Duration::from_secs(5));
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What an attempt means, for the delivery and for its endpoint.
+#[derive(Debug)]
+struct Judgement {
+    status: DeliveryStatus,
+    /// The next attempt and when it is due (ms).
+    next: Option<(Job, i64)>,
+    verdict: Option<Verdict>,
+    /// The next attempt waits at the front of the endpoint's queue (a deferral).
+    front: bool,
+}
+
 /// What each delivery handler shares.
 struct Deliverer {
     queue: Queue,
@@ -82,82 +161,187 @@ struct Deliverer {
 }
 
 impl Deliverer {
-    /// One attempt of one job, from send to settle. Never fails: every outcome is recorded.
+    /// One attempt of one job, from prepare to settle. Never fails: every outcome is
+    /// recorded, or the job is dead-lettered when recording it fails for good.
     async fn process(&self, job: Job) {
-        // Whatever happens below (even a panic caught by apalis), the job stops being held by
-        // this worker: its lease is no longer renewed, and another claim takes it back.
-        let _held = HeldGuard {
-            held: &self.held,
-            id: &job.id,
-        };
-        let outcome = self.http.attempt(&job, &self.worker).await;
-        let (status, next) = self.classify(&job, &outcome);
-        let next_ref = next.as_ref().map(|(j, due)| (j, *due));
-        let ack = Ack {
-            worker: &self.worker,
-            job: &job,
-            attempt: &outcome.record,
-            status,
-            next: next_ref,
-        };
-        let mut failures = 0u32;
-        loop {
-            match self.queue.ack(&ack).await {
-                Ok(settled) => {
-                    if !settled {
-                        tracing::warn!(delivery_id = %job.id, attempt = job.attempt, "lease was lost before the outcome was recorded; another worker may attempt this delivery again");
-                    }
-                    break;
-                }
-                Err(e) => {
-                    failures = failures.saturating_add(1);
-                    if failures == 1 || failures.is_multiple_of(20) {
-                        tracing::warn!(delivery_id = %job.id, error = %e, failures, "could not record the attempt; retrying");
-                    }
-                    let delay = Duration::from_millis(100u64.saturating_mul(1 << failures.min(6)))
-                        .min(Duration::from_secs(5));
-                    tokio::time::sleep(delay).await;
-                }
-            }
+        let span = tracing::info_span!("delivery", delivery_id = %job.id, project = %job.project, webhook = job.webhook.as_deref().unwrap_or(""), attempt = job.attempt);
+        async {
+            // Whatever happens below (even a panic caught by apalis), the job stops being
+            // held by this worker: its lease is no longer renewed, and another claim takes
+            // it back.
+            let _held = HeldGuard {
+                held: &self.held,
+                id: &job.id,
+            };
+            let outcome = match self.prepare(&job) {
+                Some(ended) => ended,
+                None => self.send(&job).await,
+            };
+            let judgement = self.judge(&job, &outcome);
+            self.settle(&job, &outcome, &judgement).await;
+            log_outcome(&job, &outcome, &judgement);
         }
-        let r = &outcome.record;
-        match status {
-            DeliveryStatus::Succeeded => {
-                tracing::debug!(delivery_id = %job.id, webhook = job.webhook.as_deref().unwrap_or(""), attempt = job.attempt, status_code = r.status_code, duration_ms = r.duration_ms, "delivered")
-            }
-            DeliveryStatus::Retrying => {
-                tracing::info!(delivery_id = %job.id, webhook = job.webhook.as_deref().unwrap_or(""), attempt = job.attempt, error = r.error.as_deref().unwrap_or(""), next_attempt_in_ms = next.as_ref().map(|(_, due)| due - now_ms()).unwrap_or(0), "attempt failed; retry scheduled")
-            }
-            _ => {
-                tracing::warn!(delivery_id = %job.id, webhook = job.webhook.as_deref().unwrap_or(""), attempt = job.attempt, error = r.error.as_deref().unwrap_or(""), "delivery failed")
-            }
-        }
+        .instrument(span)
+        .await
     }
 
-    /// Success, a scheduled retry, or the end.
-    fn classify(
-        &self,
-        job: &Job,
-        outcome: &AttemptOutcome,
-    ) -> (DeliveryStatus, Option<(Job, i64)>) {
+    /// prepare: the job carries its request; a job whose webhook was deleted is not sent,
+    /// and ends with that reason.
+    fn prepare(&self, job: &Job) -> Option<AttemptOutcome> {
+        if !self.held.webhook_deleted(&job.id) {
+            return None;
+        }
+        Some(AttemptOutcome {
+            record: AttemptRecord {
+                attempt: job.attempt,
+                started_at: now_rfc3339(),
+                duration_ms: 0,
+                status_code: None,
+                error: Some("webhook deleted; not sent".into()),
+                response: None,
+                worker: Some(self.worker.clone()),
+            },
+            success: false,
+            retry_after: None,
+        })
+    }
+
+    /// send: one HTTP attempt.
+    async fn send(&self, job: &Job) -> AttemptOutcome {
+        self.http.attempt(job, &self.worker).await
+    }
+
+    /// judge: success, a retry, a deferral, or the end; and what it says of the endpoint.
+    fn judge(&self, job: &Job, outcome: &AttemptOutcome) -> Judgement {
         if outcome.success {
-            return (DeliveryStatus::Succeeded, None);
+            return Judgement {
+                status: DeliveryStatus::Succeeded,
+                next: None,
+                verdict: Some(Verdict::Success),
+                front: false,
+            };
         }
-        if !job.retry {
-            return (DeliveryStatus::Failed, None);
+        let code = outcome.record.status_code;
+        let deferral = match (code, outcome.retry_after) {
+            (Some(410), _) => Some(Verdict::Gone),
+            (Some(429 | 503), Some(wait)) => Some(Verdict::Pause(wait.min(MAX_PAUSE))),
+            _ => None,
+        };
+        if let Some(verdict) = deferral.filter(|_| !self.held.webhook_deleted(&job.id)) {
+            // The receiver asked to wait, or is gone: the delivery waits at the front of its
+            // endpoint's queue, and this attempt does not count against its budget.
+            let next = Job {
+                attempt: job.attempt + 1,
+                deferred: job.deferred + 1,
+                ..job.clone()
+            };
+            let due = match verdict {
+                Verdict::Pause(d) => now_ms() + d.as_millis() as i64,
+                _ => now_ms(),
+            };
+            return Judgement {
+                status: DeliveryStatus::Retrying,
+                next: Some((next, due)),
+                verdict: Some(verdict),
+                front: true,
+            };
         }
-        match self.retry.next_delay(job.attempt) {
-            Some(delay) => {
+        let verdict = match code {
+            None => Verdict::Broken,
+            Some(c) if c >= 500 => Verdict::Broken,
+            Some(_) => Verdict::Rejected,
+        };
+        let next = job
+            .retry
+            .then(|| self.retry.next_delay(job.counted_attempt()))
+            .flatten()
+            .map(|delay| {
                 let delay = outcome.retry_after.map_or(delay, |ra| delay.max(ra));
                 let next = Job {
                     attempt: job.attempt + 1,
                     ..job.clone()
                 };
-                let due = now_ms() + delay.as_millis() as i64;
-                (DeliveryStatus::Retrying, Some((next, due)))
-            }
-            None => (DeliveryStatus::Failed, None),
+                (next, now_ms() + delay.as_millis() as i64)
+            });
+        Judgement {
+            status: if next.is_some() {
+                DeliveryStatus::Retrying
+            } else {
+                DeliveryStatus::Failed
+            },
+            next,
+            verdict: Some(verdict),
+            front: false,
         }
+    }
+
+    /// settle: record the attempt and apply the judgement in one ack script. A permanent
+    /// Redis error dead-letters the job, so nothing loops forever on it.
+    async fn settle(&self, job: &Job, outcome: &AttemptOutcome, judgement: &Judgement) {
+        let ack = Ack {
+            worker: &self.worker,
+            job,
+            attempt: &outcome.record,
+            status: judgement.status,
+            next: judgement.next.as_ref().map(|(j, due)| (j, *due)),
+            verdict: judgement.verdict,
+            requeue_front: judgement.front,
+        };
+        match with_redis("ack", &job.id, || self.queue.ack(&ack)).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(
+                    "lease was lost before the outcome was recorded; another worker may attempt this delivery again"
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "recording the outcome failed for good; moving the job to the dead list");
+                let reason = format!("its outcome could not be recorded: {e}");
+                let dead = with_redis("dead-letter", &job.id, || {
+                    self.queue
+                        .dead_letter(&self.worker, &job.id, &job.endpoint, &reason)
+                })
+                .await;
+                if let Err(e) = dead {
+                    tracing::error!(error = %e, "dead-lettering failed too; the job's lease will expire and another worker takes it");
+                }
+            }
+        }
+    }
+}
+
+fn log_outcome(job: &Job, outcome: &AttemptOutcome, judgement: &Judgement) {
+    let r = &outcome.record;
+    let error = r.error.as_deref().unwrap_or("");
+    match (judgement.status, judgement.verdict) {
+        (DeliveryStatus::Succeeded, _) => {
+            tracing::debug!(
+                status_code = r.status_code,
+                duration_ms = r.duration_ms,
+                "delivered"
+            )
+        }
+        (DeliveryStatus::Retrying, Some(Verdict::Pause(d))) => {
+            tracing::info!(
+                error,
+                pause_ms = d.as_millis() as u64,
+                "receiver asked to wait; endpoint paused, delivery deferred"
+            )
+        }
+        (DeliveryStatus::Retrying, Some(Verdict::Gone)) => {
+            tracing::warn!(
+                "receiver answered 410 Gone; webhook disabled, delivery kept until it is enabled again"
+            )
+        }
+        (DeliveryStatus::Retrying, _) => {
+            let due = judgement.next.as_ref().map_or(0, |(_, due)| due - now_ms());
+            tracing::info!(
+                error,
+                next_attempt_in_ms = due,
+                "attempt failed; retry scheduled"
+            )
+        }
+        _ => tracing::warn!(error, endpoint = %job.endpoint, "delivery failed"),
     }
 }
 
@@ -171,6 +355,46 @@ impl Drop for HeldGuard<'_> {
     fn drop(&mut self) {
         self.held.remove(self.id);
     }
+}
+
+/// Announces the queue's notices of disabled webhooks until aborted: each is passed to the
+/// announcer and removed only once announced, so a crash announces it again (the announcer
+/// publishes with an idempotent event id).
+fn spawn_announcer(queue: Queue, announcer: Announcer) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            loop {
+                let (raw, notice) = match queue.next_notice().await {
+                    Ok(Some(n)) => n,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "could not read disabled-webhook notices");
+                        break;
+                    }
+                };
+                let (project, webhook) = (notice.project.clone(), notice.webhook.clone());
+                match announcer(notice).await {
+                    Ok(()) => {
+                        tracing::warn!(
+                            project,
+                            webhook,
+                            "webhook disabled by the queue; operational event published"
+                        );
+                        if let Err(e) = queue.notice_done(&raw).await {
+                            tracing::warn!(error = %e, "could not remove an announced notice; it will be announced again (idempotently)");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(project, webhook, error = %e, "could not announce a disabled webhook; trying again");
+                        break;
+                    }
+                }
+            }
+        }
+    })
 }
 
 async fn deliver(
@@ -204,8 +428,13 @@ pub async fn run(
         concurrency: settings.concurrency.max(1),
         lease,
         idle_wait: (lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(1)),
+        legacy_check: Duration::from_secs(5),
     };
     let keeper = spawn_lease_keeper(queue.clone(), worker.clone(), held.clone(), lease);
+    let announcer = settings
+        .announcer
+        .clone()
+        .map(|a| spawn_announcer(queue.clone(), a));
     tracing::info!(%worker, concurrency = backend_settings.concurrency, recovery_timeout_ms = lease.as_millis() as u64, "worker started");
 
     let name = worker.clone();
@@ -231,6 +460,9 @@ pub async fn run(
         })
         .await;
     keeper.abort();
+    if let Some(a) = announcer {
+        a.abort();
+    }
     tracing::info!(%worker, "worker stopped");
     result.map_err(|e| WorkerError::Runtime(e.to_string()))
 }

@@ -25,7 +25,9 @@ fn job(url: &str) -> Job {
         project: "p".into(),
         webhook: Some("w".into()),
         event: "model.created".into(),
+        endpoint: "ep-test".into(),
         attempt: 1,
+        deferred: 0,
         retry: true,
         request: JobRequest {
             url: url.into(),

@@ -120,7 +120,7 @@ async fn connect(settings: &Settings, shutdown: &watch::Receiver<bool>) -> anyho
     let mut tries = 0u32;
     loop {
         match Queue::connect(&settings.redis_url, keys.clone()).await {
-            Ok(q) => return Ok(q.with_retention(settings.retention)),
+            Ok(q) => return Ok(configure_queue(q, settings)),
             Err(e) => {
                 tries += 1;
                 if tries == 1 || tries.is_multiple_of(30) {
@@ -135,8 +135,65 @@ async fn connect(settings: &Settings, shutdown: &watch::Receiver<bool>) -> anyho
     }
 }
 
-fn worker_settings(s: &Settings) -> hookrelay_worker::WorkerSettings {
+/// The queue's settings: retention, per-endpoint concurrency, auto-disable.
+fn configure_queue(queue: Queue, s: &Settings) -> Queue {
+    queue
+        .with_retention(s.retention)
+        .with_endpoint_concurrency(s.endpoint_concurrency)
+        .with_disable_after(s.disable_after)
+}
+
+/// Publishes `hookrelay.webhook.disabled` into the project of a webhook the queue disabled,
+/// after marking the stored webhook disabled. The event id is derived from the notice, so
+/// announcing twice publishes once.
+fn announcer(queue: &Queue) -> hookrelay_worker::Announcer {
+    let registry = hookrelay_producer::Registry::new(queue);
+    let publisher = hookrelay_producer::Publisher::new(queue.clone(), registry.clone());
+    std::sync::Arc::new(move |notice: hookrelay_core::endpoint::DisabledNotice| {
+        let registry = registry.clone();
+        let publisher = publisher.clone();
+        Box::pin(async move {
+            if notice.project.is_empty() || notice.webhook.is_empty() {
+                return Ok(());
+            }
+            let Some(webhook) = registry
+                .mark_disabled(&notice.project, &notice.webhook, &notice.endpoint)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                return Ok(());
+            };
+            let since = notice.failing_since.unwrap_or(notice.at);
+            let event = hookrelay_producer::EventIn {
+                id: Some(format!(
+                    "webhook-disabled-{}-{}",
+                    notice.endpoint, notice.at
+                )),
+                event: hookrelay_core::endpoint::WEBHOOK_DISABLED_EVENT.to_owned(),
+                object_type: "webhook".to_owned(),
+                object_name: webhook.name.clone(),
+                version: None,
+                data: serde_json::json!({
+                    "webhook": webhook.name,
+                    "reason": notice.reason,
+                    "since": hookrelay_core::time::rfc3339_ms(since),
+                    "disabled_at": hookrelay_core::time::rfc3339_ms(notice.at),
+                }),
+                result: None,
+            };
+            publisher
+                .publish(&notice.project, event)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+            as std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+    })
+}
+
+fn worker_settings(s: &Settings, queue: &Queue) -> hookrelay_worker::WorkerSettings {
     hookrelay_worker::WorkerSettings {
+        announcer: Some(announcer(queue)),
         concurrency: s.concurrency,
         recovery_timeout: s.recovery_timeout,
         retry: s.retry.clone(),
@@ -183,7 +240,8 @@ async fn run_worker(
     queue: Queue,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    hookrelay_worker::run(queue, worker_settings(settings), wait_for(shutdown))
+    let worker = worker_settings(settings, &queue);
+    hookrelay_worker::run(queue, worker, wait_for(shutdown))
         .await
         .context("worker")
 }
@@ -200,8 +258,8 @@ async fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<()> {
     };
     let queue = Queue::connect(&settings.redis_url, Keys::new(settings.key_prefix.clone()))
         .await
-        .map_err(|e| anyhow::anyhow!("redis unavailable at HOOKRELAY_REDIS_URL: {e}"))?
-        .with_retention(settings.retention);
+        .map_err(|e| anyhow::anyhow!("redis unavailable at HOOKRELAY_REDIS_URL: {e}"))?;
+    let queue = configure_queue(queue, settings);
     let registry = hookrelay_producer::Registry::new(&queue);
     let publisher = hookrelay_producer::Publisher::new(queue, registry);
     let input = hookrelay_producer::EventIn {

@@ -18,6 +18,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub api_token: Option<String>,
     pub concurrency: usize,
+    pub endpoint_concurrency: u32,
+    pub disable_after: Duration,
     pub allowed_targets: TargetPolicy,
     pub retry: RetryPolicy,
     pub recovery_timeout: Duration,
@@ -114,6 +116,17 @@ impl Settings {
                 format!("must be 1 to 10000, got {concurrency}"),
             ));
         }
+        let endpoint_concurrency: u32 = num("endpoint_concurrency", &get("endpoint_concurrency"))?;
+        if !(1..=1000).contains(&endpoint_concurrency) {
+            return Err(bad(
+                "endpoint_concurrency",
+                format!("must be 1 to 1000, got {endpoint_concurrency}"),
+            ));
+        }
+        let disable_after_secs: u64 = num("disable_after_secs", &get("disable_after_secs"))?;
+        if disable_after_secs < 1 {
+            return Err(bad("disable_after_secs", "must be at least 1"));
+        }
         let allowed_targets = TargetPolicy::parse(&get("allowed_targets"))
             .map_err(|e| SettingsError(e.to_string()))?;
         let retry = RetryPolicy {
@@ -183,6 +196,8 @@ impl Settings {
             listen,
             api_token,
             concurrency,
+            endpoint_concurrency,
+            disable_after: Duration::from_secs(disable_after_secs),
             allowed_targets,
             retry,
             recovery_timeout: Duration::from_millis(recovery_ms),

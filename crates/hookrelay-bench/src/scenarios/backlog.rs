@@ -37,8 +37,12 @@ async fn probe_claims(stack: &Stack, batch: usize) -> anyhow::Result<(Percentile
         let claimed = queue.claim("bench-probe", batch, PROBE_LEASE).await?;
         times.push(start.elapsed().as_micros() as u64);
         taken += claimed.jobs.len();
-        let ids: Vec<String> = claimed.jobs.iter().map(|j| j.id.clone()).collect();
-        queue.release("bench-probe", &ids).await?;
+        let held: Vec<(String, String)> = claimed
+            .jobs
+            .iter()
+            .map(|j| (j.id.clone(), j.endpoint.clone()))
+            .collect();
+        queue.release("bench-probe", &held).await?;
     }
     Ok((Percentiles::new(times), taken as f64 / PROBE_ROUNDS as f64))
 }
@@ -53,9 +57,10 @@ struct Sizes {
 
 async fn job_sizes(stack: &mut Stack, waiting: u64) -> anyhow::Result<Sizes> {
     let keys = stack.keys.clone();
+    let ready_key = stack.ready_key().await?;
     let conn = &mut stack.conn;
     let raw: String = redis::cmd("LINDEX")
-        .arg(keys.ready())
+        .arg(&ready_key)
         .arg(0)
         .query_async(conn)
         .await?;
@@ -68,7 +73,7 @@ async fn job_sizes(stack: &mut Stack, waiting: u64) -> anyhow::Result<Sizes> {
         c.arg("USAGE").arg(key).arg("SAMPLES").arg(0);
         c
     };
-    let ready: u64 = usage(keys.ready()).query_async(conn).await?;
+    let ready: u64 = usage(ready_key).query_async(conn).await?;
     let record: Option<u64> = usage(keys.delivery(&id)).query_async(conn).await?;
     let index: u64 = usage(keys.deliveries(crate::stack::PROJECT))
         .query_async(conn)

@@ -353,6 +353,9 @@ mod testing {
             token: None,
             signing_secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
             previous_secret: None,
+            max_concurrency: None,
+            rate_limit: None,
+            ordered: false,
             creation_date: "2025-01-21T12:00:00.000Z".into(),
             last_updated: "2025-01-21T12:00:00.000Z".into(),
         }

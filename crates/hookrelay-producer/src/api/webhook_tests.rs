@@ -141,6 +141,9 @@ async fn create(
         // can know this secret to verify it.
         signing_secret: generate_secret(),
         previous_secret: None,
+        max_concurrency: None,
+        rate_limit: None,
+        ordered: false,
         creation_date: now.clone(),
         last_updated: now,
     };

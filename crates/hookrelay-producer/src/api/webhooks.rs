@@ -14,8 +14,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use hookrelay_core::signing::{generate_secret, validate_secret};
 use hookrelay_core::time::{now_ms, now_rfc3339, parse_rfc3339_ms, rfc3339_ms};
-use hookrelay_core::webhook::{PreviousSecret, ROTATION_OVERLAP_MS, validate_timeout};
-use hookrelay_core::{DEFAULT_TIMEOUT_SECS, FieldError, Format, Header, Webhook};
+use hookrelay_core::webhook::{
+    PreviousSecret, ROTATION_OVERLAP_MS, validate_max_concurrency, validate_rate_limit,
+    validate_timeout,
+};
+use hookrelay_core::{
+    DEFAULT_TIMEOUT_SECS, FieldError, Format, Header, Health, HealthState, Webhook,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
@@ -65,6 +70,9 @@ pub(super) struct WebhookCreateIn {
     github_actions: Option<bool>,
     token: Option<String>,
     signing_secret: Option<String>,
+    max_concurrency: Option<i64>,
+    rate_limit: Option<f64>,
+    ordered: Option<bool>,
 }
 
 /// Body of `PATCH /projects/{p}/webhooks/{name}`: every field optional. `null` keeps a
@@ -91,6 +99,13 @@ pub(super) struct WebhookPatchIn {
     #[serde(default, deserialize_with = "nullable")]
     token: Option<Option<String>>,
     signing_secret: Option<String>,
+    /// `null` returns to the default.
+    #[serde(default, deserialize_with = "nullable")]
+    max_concurrency: Option<Option<i64>>,
+    /// `null` removes the limit.
+    #[serde(default, deserialize_with = "nullable")]
+    rate_limit: Option<Option<f64>>,
+    ordered: Option<bool>,
 }
 
 /// Absent → `None` (through `default`), `null` → `Some(None)`, a value → `Some(Some(v))`.
@@ -123,8 +138,21 @@ pub(super) struct WebhookOut {
     include_result: bool,
     format: Format,
     github_actions: bool,
+    max_concurrency: Option<u32>,
+    rate_limit: Option<f64>,
+    ordered: bool,
     creation_date: String,
     last_updated: String,
+    /// Read-only: the endpoint's health, when it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health: Option<Health>,
+}
+
+impl WebhookOut {
+    fn with_health(mut self, health: Health) -> Self {
+        self.health = Some(health);
+        self
+    }
 }
 
 impl From<&Webhook> for WebhookOut {
@@ -155,8 +183,12 @@ impl From<&Webhook> for WebhookOut {
             include_result: w.include_result,
             format: w.format,
             github_actions: w.github_actions,
+            max_concurrency: w.max_concurrency,
+            rate_limit: w.rate_limit,
+            ordered: w.ordered,
             creation_date: w.creation_date.clone(),
             last_updated: w.last_updated.clone(),
+            health: None,
         }
     }
 }
@@ -286,6 +318,12 @@ async fn create(
         token: input.token,
         signing_secret,
         previous_secret: None,
+        max_concurrency: input
+            .max_concurrency
+            .map(validate_max_concurrency)
+            .transpose()?,
+        rate_limit: input.rate_limit.map(validate_rate_limit).transpose()?,
+        ordered: input.ordered.unwrap_or(false),
         creation_date: now.clone(),
         last_updated: now,
     };
@@ -331,8 +369,12 @@ async fn list(
     };
     let object_type = query.get("object_type").filter(|v| !v.is_empty());
     let event = query.get("event").filter(|v| !v.is_empty());
+    let wanted_health = match query.get("health").filter(|v| !v.is_empty()) {
+        Some(h) => Some(parse_health_filter(h)?),
+        None => None,
+    };
     let hooks = state.registry().list(&project).await?;
-    let out = hooks
+    let matching: Vec<&Webhook> = hooks
         .iter()
         .filter(|w| {
             labels
@@ -341,9 +383,57 @@ async fn list(
         })
         .filter(|w| object_type.is_none_or(|t| &w.object_type == t))
         .filter(|w| event.is_none_or(|e| &w.event == e || w.events.iter().any(|x| x == e)))
-        .map(WebhookOut::from)
+        .collect();
+    let ids: Vec<&str> = matching.iter().map(|w| w.id.as_str()).collect();
+    let health = state.queue().health(&ids).await?;
+    let out = matching
+        .into_iter()
+        .zip(health)
+        .map(|(w, h)| (w, webhook_health(w, h)))
+        .filter(|(_, h)| {
+            wanted_health
+                .as_ref()
+                .is_none_or(|want| want.contains(&h.state))
+        })
+        .map(|(w, h)| WebhookOut::from(w).with_health(h))
         .collect();
     Ok(Json(out))
+}
+
+/// Parses the `health` filter: state names separated by commas.
+fn parse_health_filter(s: &str) -> Result<Vec<HealthState>, FieldError> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|name| {
+            HealthState::parse(name).ok_or_else(|| {
+                let names: Vec<&str> = HealthState::ALL.iter().map(|h| h.as_str()).collect();
+                FieldError::new(
+                    "health",
+                    format!("unknown state {name:?}; one of {}", names.join(", ")),
+                )
+            })
+        })
+        .collect()
+}
+
+/// A webhook's health: the endpoint's, except that a webhook switched off is disabled
+/// whatever its queue says.
+fn webhook_health(w: &Webhook, mut h: Health) -> Health {
+    if !w.enabled && h.state != HealthState::Disabled {
+        h.state = HealthState::Disabled;
+    }
+    h
+}
+
+/// One webhook with its health.
+async fn with_health(state: &AppState, w: &Webhook) -> Result<WebhookOut, ProducerError> {
+    let health = state.queue().health(&[w.id.as_str()]).await?;
+    let out = WebhookOut::from(w);
+    Ok(match health.into_iter().next() {
+        Some(h) => out.with_health(webhook_health(w, h)),
+        None => out,
+    })
 }
 
 async fn get_one(
@@ -356,7 +446,7 @@ async fn get_one(
         .get(&project, &name)
         .await?
         .ok_or_else(|| not_found(&project, &name))?;
-    Ok(Json(WebhookOut::from(&webhook)))
+    Ok(Json(with_health(&state, &webhook).await?))
 }
 
 /// Applies a PATCH to a stored webhook. Pure, so that the registry can run it again when
@@ -419,6 +509,15 @@ fn apply_patch(
     if let Some(v) = &patch.token {
         w.token.clone_from(v);
     }
+    if let Some(v) = patch.max_concurrency {
+        w.max_concurrency = v.map(validate_max_concurrency).transpose()?;
+    }
+    if let Some(v) = patch.rate_limit {
+        w.rate_limit = v.map(validate_rate_limit).transpose()?;
+    }
+    if let Some(v) = patch.ordered {
+        w.ordered = v;
+    }
     if let Some(v) = &patch.signing_secret {
         w.signing_secret.clone_from(v);
         // An explicitly set secret replaces the old one at once.
@@ -454,7 +553,7 @@ async fn update(
         })
         .await?;
     tracing::info!(project, webhook = %updated.name, previous_name = %name, "webhook updated");
-    Ok(Json(WebhookOut::from(&updated)))
+    Ok(Json(with_health(&state, &updated).await?))
 }
 
 async fn delete(

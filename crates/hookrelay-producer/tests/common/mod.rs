@@ -81,6 +81,28 @@ pub async fn start_with(tweak: impl FnOnce(&mut ApiSettings)) -> Server {
 }
 
 impl Server {
+    /// Every job waiting in an endpoint queue, decoded.
+    #[allow(dead_code)]
+    pub fn ready_jobs(&self) -> Vec<hookrelay_core::Job> {
+        let mut conn = self.redis();
+        let pattern = Keys::new(PREFIX).partition().endpoint("*").ready;
+        let lists: Vec<String> = redis::cmd("KEYS").arg(pattern).query(&mut conn).unwrap();
+        let mut jobs = Vec::new();
+        for list in lists {
+            let raw: Vec<String> = redis::cmd("LRANGE")
+                .arg(list)
+                .arg(0)
+                .arg(-1)
+                .query(&mut conn)
+                .unwrap();
+            jobs.extend(
+                raw.iter()
+                    .map(|r| hookrelay_core::Job::decode(r.as_bytes()).unwrap()),
+            );
+        }
+        jobs
+    }
+
     /// Sends a request with the right token and an optional JSON body.
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
         let mut req = self

@@ -1,33 +1,87 @@
--- Record the outcome of one attempt and, if the worker still holds the job, settle it:
--- schedule the next attempt or finish, then drop it from the in-flight keys. One script, so
--- a job leaves the queue only together with the record of what happened to it.
--- KEYS: 1 inflight, 2 holders, 3 leases, 4 scheduled, 5 record, 6 attempts, 7 failed
--- ARGV: 1 worker, 2 id, 3 now (ms), 4 status, 5 attempt JSON, 6 attempts count,
+-- Record the outcome of one attempt and, if the worker still holds the job, settle it: the
+-- endpoint's health (success, failure, circuit, pause, disable), then the next attempt
+-- (a retry in the endpoint's scheduled set, or back to the front of its queue when the
+-- attempt was deferred) or the end, then drop it from the in-flight keys. One script, so a
+-- job leaves the queue only together with the record of what happened to it.
+-- KEYS: 1..9 partition, 10 record, 11 attempts, 12 failed index, 13..16 endpoint.
+-- ARGV: 1 worker, 2 id, 3 endpoint id, 4 status, 5 attempt JSON, 6 attempt number,
 --       7 next attempt at (ms, "" when none), 8 next job JSON ("" when none),
---       9 retention (s), 10 last error, 11 last status code, 12 response JSON, 13 max attempt records
-local retention = tonumber(ARGV[9])
-redis.call('RPUSH', KEYS[6], ARGV[5])
-redis.call('LTRIM', KEYS[6], -tonumber(ARGV[13]), -1)
-redis.call('EXPIRE', KEYS[6], retention)
+--       9 where the next job goes ("scheduled" or "front"), 10 retention (s),
+--       11 last error, 12 last status code, 13 response JSON, 14 max attempt records,
+--       15 verdict (success|broken|rejected|pause|gone|none), 16 pause until (ms),
+--       17 default cap, 18 disable after (ms), 19 auto-disable reason,
+--       20 circuit threshold, 21 first cooldown (ms), 22 longest cooldown (ms),
+--       23 project, 24 webhook name
+local now = redis_now()
+local id = ARGV[2]
+local e = endpoint(ARGV[3], 13)
+local retention = tonumber(ARGV[10])
+redis.call('RPUSH', KEYS[11], ARGV[5])
+redis.call('LTRIM', KEYS[11], -tonumber(ARGV[14]), -1)
+redis.call('EXPIRE', KEYS[11], retention)
 -- The holder is "<worker>#<attempt>": an ack settles only the attempt it ran, so a late or
 -- repeated ack can never settle a later attempt of the same delivery.
-if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[1] .. '#' .. ARGV[6] then
+if redis.call('HGET', KEYS[HOLDERS], id) ~= ARGV[1] .. '#' .. ARGV[6] then
   return 0
 end
-redis.call('HSET', KEYS[5], 'status', ARGV[4], 'attempts', ARGV[6], 'updated_at', ARGV[3],
-  'next_attempt_at', ARGV[7], 'last_error', ARGV[10], 'last_status_code', ARGV[11],
-  'response', ARGV[12])
-redis.call('EXPIRE', KEYS[5], retention)
-if ARGV[8] ~= '' then
-  redis.call('ZADD', KEYS[4], tonumber(ARGV[7]), ARGV[8])
+local status, next_at, next_raw, last_error = ARGV[4], ARGV[7], ARGV[8], ARGV[11]
+local index_failed = true
+local verdict = ARGV[15]
+local st = redis.call('HMGET', e.state, 'deleted', 'enabled', 'failing_since', 'failures',
+  'circuit', 'opens')
+if st[1] == '1' then
+  -- The webhook was deleted: the delivery ends here, and no recovery brings it back.
+  if status ~= 'succeeded' then
+    status, next_at, next_raw, index_failed = 'failed', '', '', false
+    last_error = 'webhook deleted'
+  end
+elseif verdict == 'success' then
+  redis.call('HSET', e.state, 'failures', 0, 'last_success_at', now, 'failing_since', '',
+    'circuit', '', 'circuit_until', '', 'opens', 0)
+elseif verdict == 'broken' or verdict == 'rejected' then
+  local failing_since = tonumber(st[3]) or now
+  redis.call('HSET', e.state, 'last_failure_at', now, 'failing_since', failing_since)
+  if verdict == 'broken' then
+    local failures = (tonumber(st[4]) or 0) + 1
+    redis.call('HSET', e.state, 'failures', failures)
+    local circuit = st[5] or ''
+    if circuit == 'half_open' or (circuit == '' and failures >= tonumber(ARGV[20])) then
+      local opens = (tonumber(st[6]) or 0) + 1
+      local cooldown = math.min(tonumber(ARGV[21]) * 2 ^ math.min(opens - 1, 30), tonumber(ARGV[22]))
+      redis.call('HSET', e.state, 'circuit', 'open', 'circuit_until', now + cooldown, 'opens', opens)
+    end
+  end
+  if st[2] ~= '0' and now - failing_since >= tonumber(ARGV[18]) then
+    disable(e, now, ARGV[19], failing_since, ARGV[23], ARGV[24])
+  end
+elseif verdict == 'pause' then
+  local until_ms = tonumber(ARGV[16])
+  local current = tonumber(redis.call('HGET', e.state, 'paused_until')) or 0
+  if until_ms > current then
+    redis.call('HSET', e.state, 'paused_until', until_ms)
+  end
+elseif verdict == 'gone' then
+  if st[2] ~= '0' then
+    disable(e, now, 'the receiver answered 410 Gone', nil, ARGV[23], ARGV[24])
+  end
 end
-local now = tonumber(ARGV[3])
--- (A redelivered delivery already left the failed set when it was queued again.)
-if ARGV[4] == 'failed' then
-  redis.call('ZADD', KEYS[7], now, ARGV[2])
-  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - retention * 1000)
+redis.call('HSET', KEYS[10], 'status', status, 'attempts', ARGV[6], 'updated_at', now,
+  'next_attempt_at', next_at, 'last_error', last_error, 'last_status_code', ARGV[12],
+  'response', ARGV[13])
+redis.call('EXPIRE', KEYS[10], retention)
+if next_raw ~= '' then
+  if ARGV[9] == 'front' then
+    redis.call('RPUSH', e.ready, next_raw)
+  else
+    redis.call('ZADD', e.sched, tonumber(next_at), next_raw)
+  end
 end
-redis.call('HDEL', KEYS[1], ARGV[2])
-redis.call('HDEL', KEYS[2], ARGV[2])
-redis.call('ZREM', KEYS[3], ARGV[2])
+-- (A redelivered delivery already left the failed index when it was queued again.)
+if status == 'failed' and index_failed then
+  redis.call('ZADD', KEYS[12], now, id)
+  redis.call('ZREMRANGEBYSCORE', KEYS[12], '-inf', now - retention * 1000)
+end
+drop_inflight(e, id)
+refresh(e, now, tonumber(ARGV[17]))
+signal()
 return 1

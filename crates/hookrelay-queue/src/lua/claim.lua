@@ -1,73 +1,131 @@
--- Claim up to ARGV[2] ready jobs for worker ARGV[1], after handing back jobs whose lease
--- expired (their worker died) and promoting due retries, both in bounded chunks.
+-- Claim up to ARGV[2] jobs for worker ARGV[1], round-robin over the candidate endpoints:
+-- first hand back jobs whose lease expired (their worker died), then bring each candidate
+-- up to date (due retries promoted, timers resolved), then take one job from each servable
+-- endpoint in ring order, again and again, until the worker's free slots are filled or no
+-- candidate may give more. A served endpoint goes to the back of the ring.
 -- A value that is not a JSON object with a string "id" goes to the dead list with the reason.
--- Time is Redis's own clock, so workers' clocks never decide whose lease has run out.
--- KEYS: 1 ready, 2 scheduled, 3 inflight, 4 holders, 5 leases, 6 dead
--- ARGV: 1 worker, 2 max jobs, 3 lease (ms), 4 promote chunk, 5 reap chunk
--- Holders are "<worker>#<attempt>": an ack settles only the attempt it ran.
--- Returns {{id, raw, id, raw, …}, {dead reasons…}, recovered, promoted}.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local mine = ARGV[1] .. '#'
+-- KEYS: 1..9 partition, then 4 keys per candidate endpoint.
+-- ARGV: 1 worker, 2 max jobs, 3 lease (ms), 4 default cap, 5 n candidates,
+--       6..5+n candidate endpoint ids, then expired lease members `<endpoint>|<id>`.
+-- Returns {{id, raw, endpoint, deleted ("1"/""), …}, {dead reasons…}, recovered,
+--          endpoints in the ring, ms until the next timer or lease deadline (-1: none)}.
+local worker = ARGV[1]
+local max = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
+local default_cap = tonumber(ARGV[4])
+local n = tonumber(ARGV[5])
+local now = redis_now()
+local mine = worker .. '#'
+local eps, by_id = {}, {}
+for i = 1, n do
+  local e = endpoint(ARGV[5 + i], 10 + (i - 1) * 4)
+  eps[i] = e
+  by_id[e.id] = e
+end
+
 local recovered = 0
-local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
-for _, id in ipairs(expired) do
-  local holder = redis.call('HGET', KEYS[4], id)
-  if holder and string.sub(holder, 1, #mine) == mine then
-    -- The claiming worker is alive (it is claiming): its lease lapsed only because Redis
-    -- was out of reach for a while. Keep the job with it.
-    redis.call('ZADD', KEYS[5], now + lease, id)
-  else
-    local raw = redis.call('HGET', KEYS[3], id)
-    if raw then
-      redis.call('RPUSH', KEYS[1], raw)
-      recovered = recovered + 1
+for i = 6 + n, #ARGV do
+  local member = ARGV[i]
+  local sep = string.find(member, '|', 1, true)
+  local e = sep and by_id[string.sub(member, 1, sep - 1)]
+  local score = redis.call('ZSCORE', KEYS[LEASES], member)
+  if e and score and tonumber(score) <= now then
+    local id = string.sub(member, sep + 1)
+    local holder = redis.call('HGET', KEYS[HOLDERS], id)
+    if holder and string.sub(holder, 1, #mine) == mine then
+      -- The claiming worker is alive (it is claiming): its lease lapsed only because Redis
+      -- was out of reach for a while. Keep the job with it.
+      redis.call('ZADD', KEYS[LEASES], now + lease, member)
+      redis.call('ZADD', e.leases, now + lease, id)
+    else
+      local raw = redis.call('HGET', KEYS[INFLIGHT], id)
+      if raw then
+        redis.call('RPUSH', e.ready, raw)
+        recovered = recovered + 1
+      end
+      drop_inflight(e, id)
     end
-    redis.call('HDEL', KEYS[3], id)
-    redis.call('HDEL', KEYS[4], id)
-    redis.call('ZREM', KEYS[5], id)
   end
 end
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
-for _, raw in ipairs(due) do
-  redis.call('LPUSH', KEYS[1], raw)
-  redis.call('ZREM', KEYS[2], raw)
+
+local active = {}
+for i = 1, n do
+  local e = eps[i]
+  e.s = refresh(e, now, default_cap)
+  if e.s.ok then
+    e.turn = tonumber(redis.call('ZSCORE', KEYS[RING], e.id))
+    table.insert(active, e)
+  end
 end
-local jobs = {}
-local dead = {}
-local max = tonumber(ARGV[2])
-if max > 0 then
-  local popped = redis.call('RPOP', KEYS[1], max)
-  if popped then
-    local deadline = now + lease
-    for _, raw in ipairs(popped) do
+table.sort(active, function(a, b) return a.turn < b.turn end)
+
+local jobs, dead, served = {}, {}, {}
+local taken = 0
+local deadline = now + lease
+while taken < max and #active > 0 do
+  local still = {}
+  for _, e in ipairs(active) do
+    if taken >= max then
+      break
+    end
+    local raw = redis.call('RPOP', e.ready)
+    if raw then
+      served[e.id] = e
       local ok, job = pcall(cjson.decode, raw)
-      local id = nil
-      local reason = nil
+      local id, reason = nil, nil
       if not ok then
         reason = 'not valid JSON'
       elseif type(job) ~= 'table' then
         reason = 'not a JSON object'
       else
         id = job['id']
-        if type(id) ~= 'string' or id == '' then
+        if type(id) ~= 'string' or id == '' or string.find(id, '|', 1, true) then
           reason = 'no string "id" field'
-        elseif redis.call('HEXISTS', KEYS[3], id) == 1 then
+        elseif redis.call('HEXISTS', KEYS[INFLIGHT], id) == 1 then
           reason = 'a job with id ' .. id .. ' is already in flight'
         end
       end
       if reason then
-        redis.call('LPUSH', KEYS[6], cjson.encode({reason = reason, at = now, raw = raw}))
+        redis.call('LPUSH', KEYS[DEAD], cjson.encode({reason = reason, at = now, raw = raw}))
         table.insert(dead, reason)
       else
-        redis.call('HSET', KEYS[3], id, raw)
-        redis.call('HSET', KEYS[4], id, mine .. tostring(job['attempt']))
-        redis.call('ZADD', KEYS[5], deadline, id)
+        redis.call('HSET', KEYS[INFLIGHT], id, raw)
+        redis.call('HSET', KEYS[HOLDERS], id, mine .. tostring(job['attempt']))
+        redis.call('ZADD', KEYS[LEASES], deadline, lease_member(e, id))
+        redis.call('ZADD', e.leases, deadline, id)
         table.insert(jobs, id)
         table.insert(jobs, raw)
+        table.insert(jobs, e.id)
+        table.insert(jobs, e.s.deleted and '1' or '')
+        taken = taken + 1
+        e.s.slots = e.s.slots - 1
+        if e.s.rate then
+          e.s.tat = math.max(e.s.tat, now) + 1000 / e.s.rate
+          redis.call('HSET', e.state, 'tat', math.floor(e.s.tat))
+        end
+      end
+      redis.call('ZADD', KEYS[RING], 'XX', redis.call('HINCRBY', KEYS[META], 'seq', 1), e.id)
+      if e.s.slots > 0 and not (e.s.rate and e.s.tat > now) then
+        table.insert(still, e)
       end
     end
   end
+  active = still
 end
-return {jobs, dead, recovered, #due}
+for _, e in pairs(served) do
+  refresh(e, now, default_cap)
+end
+
+local ring = redis.call('ZCARD', KEYS[RING])
+if ring == 0 then
+  redis.call('DEL', KEYS[SIGNAL])
+end
+local wait = -1
+local t = redis.call('ZRANGE', KEYS[TIMERS], 0, 0, 'WITHSCORES')
+if #t > 0 then wait = math.max(0, tonumber(t[2]) - now) end
+local l = redis.call('ZRANGE', KEYS[LEASES], 0, 0, 'WITHSCORES')
+if #l > 0 then
+  local d = math.max(0, tonumber(l[2]) - now)
+  if wait < 0 or d < wait then wait = d end
+end
+return {jobs, dead, recovered, ring, wait}

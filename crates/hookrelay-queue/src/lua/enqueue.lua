@@ -1,27 +1,37 @@
--- Enqueue the deliveries of one event, atomically: record, index entry and ready job for
--- each, plus the idempotency answer. A repeated event id returns the first answer instead.
--- KEYS[1] idempotency key ("" semantics via ARGV[1]), KEYS[2] ready list,
--- KEYS[3] project's deliveries index, KEYS[3+i] record of delivery i.
--- ARGV[1] "1" when KEYS[1] is used, ARGV[2] answer JSON, ARGV[3] retention seconds,
--- ARGV[4] now (ms); then per delivery: flat field array (JSON), job JSON, delivery id.
+-- Enqueue the deliveries of one event, atomically: record, index entry and the job in its
+-- endpoint's queue for each, plus the idempotency answer. A repeated event id returns the
+-- first answer instead.
+-- KEYS: 1..9 partition, 10 idempotency key (used when ARGV[1] is "1"), 11 the project's
+--       deliveries index; then per delivery 5 keys: record, endpoint (4).
+-- ARGV: 1 "1" when KEYS[10] is used, 2 answer JSON, 3 retention (s), 4 now (ms),
+--       5 default cap; then per delivery: flat field array (JSON), job JSON, delivery id,
+--       endpoint id.
 if ARGV[1] == '1' then
-  local existing = redis.call('GET', KEYS[1])
+  local existing = redis.call('GET', KEYS[10])
   if existing then return {0, existing} end
 end
 local retention = tonumber(ARGV[3])
 local now = tonumber(ARGV[4])
-local n = (#ARGV - 4) / 3
+local default_cap = tonumber(ARGV[5])
+local clock = nil
+local n = (#ARGV - 5) / 4
 for i = 1, n do
-  local base = 4 + (i - 1) * 3
-  local fields = cjson.decode(ARGV[base + 1])
-  local rkey = KEYS[3 + i]
-  redis.call('HSET', rkey, unpack(fields))
-  redis.call('EXPIRE', rkey, retention)
-  redis.call('ZADD', KEYS[3], now, ARGV[base + 3])
-  redis.call('LPUSH', KEYS[2], ARGV[base + 2])
+  local a = 5 + (i - 1) * 4
+  local k = 12 + (i - 1) * 5
+  local e = endpoint(ARGV[a + 4], k + 1)
+  redis.call('HSET', KEYS[k], unpack(cjson.decode(ARGV[a + 1])))
+  redis.call('EXPIRE', KEYS[k], retention)
+  redis.call('ZADD', KEYS[11], now, ARGV[a + 3])
+  redis.call('LPUSH', e.ready, ARGV[a + 2])
+  -- An endpoint already in the ring stays there; any other is looked at anew.
+  if not redis.call('ZSCORE', KEYS[RING], e.id) then
+    clock = clock or redis_now()
+    refresh(e, clock, default_cap)
+  end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - retention * 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', now - retention * 1000)
 if ARGV[1] == '1' then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', retention)
+  redis.call('SET', KEYS[10], ARGV[2], 'EX', retention)
 end
+signal()
 return {1, ARGV[2]}

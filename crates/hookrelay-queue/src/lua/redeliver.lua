@@ -1,9 +1,16 @@
--- Queue one more attempt of a finished delivery. Refused while it is still queued.
--- KEYS: 1 record, 2 ready, 3 failed. ARGV: 1 job JSON, 2 now (ms)
-local status = redis.call('HGET', KEYS[1], 'status')
+-- Queue one more attempt of a finished delivery, at the back of its endpoint's queue.
+-- Refused while it is still queued, and when its webhook was deleted.
+-- KEYS: 1..9 partition, 10 record, 11 failed index, 12..15 endpoint.
+-- ARGV: 1 job JSON, 2 now (ms), 3 endpoint id, 4 default cap
+-- Returns 1 queued, 0 still queued, -1 no such delivery, -2 webhook deleted.
+local status = redis.call('HGET', KEYS[10], 'status')
 if not status then return -1 end
 if status ~= 'succeeded' and status ~= 'failed' then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'pending', 'next_attempt_at', ARGV[2], 'updated_at', ARGV[2])
-redis.call('ZREM', KEYS[3], redis.call('HGET', KEYS[1], 'id'))
-redis.call('LPUSH', KEYS[2], ARGV[1])
+local e = endpoint(ARGV[3], 12)
+if redis.call('HGET', e.state, 'deleted') == '1' then return -2 end
+redis.call('HSET', KEYS[10], 'status', 'pending', 'next_attempt_at', ARGV[2], 'updated_at', ARGV[2])
+redis.call('ZREM', KEYS[11], redis.call('HGET', KEYS[10], 'id'))
+redis.call('LPUSH', e.ready, ARGV[1])
+refresh(e, redis_now(), tonumber(ARGV[4]))
+signal()
 return 1

@@ -1,18 +1,26 @@
--- Hand jobs that worker ARGV[1] holds but has not started back to the front of the queue.
--- KEYS: 1 inflight, 2 holders, 3 leases, 4 ready. ARGV: 1 worker, 2.. ids
+-- Hand jobs that worker ARGV[1] holds but has not started back to the front of their
+-- endpoints' queues.
+-- KEYS: 1..9 partition, then 4 keys per endpoint.
+-- ARGV: 1 worker, 2 default cap, 3 n endpoints, 4..3+n endpoint ids, then pairs
+--       (delivery id, 1-based index of its endpoint).
 local mine = ARGV[1] .. '#'
-local n = 0
-for i = 2, #ARGV do
-  local holder = redis.call('HGET', KEYS[2], ARGV[i])
-  if holder and string.sub(holder, 1, #mine) == mine then
-    local raw = redis.call('HGET', KEYS[1], ARGV[i])
+local n = tonumber(ARGV[3])
+local eps = {}
+for i = 1, n do eps[i] = endpoint(ARGV[3 + i], 10 + (i - 1) * 4) end
+local count = 0
+for i = 4 + n, #ARGV, 2 do
+  local id, e = ARGV[i], eps[tonumber(ARGV[i + 1])]
+  local holder = redis.call('HGET', KEYS[HOLDERS], id)
+  if e and holder and string.sub(holder, 1, #mine) == mine then
+    local raw = redis.call('HGET', KEYS[INFLIGHT], id)
     if raw then
-      redis.call('RPUSH', KEYS[4], raw)
-      n = n + 1
+      redis.call('RPUSH', e.ready, raw)
+      count = count + 1
     end
-    redis.call('HDEL', KEYS[1], ARGV[i])
-    redis.call('HDEL', KEYS[2], ARGV[i])
-    redis.call('ZREM', KEYS[3], ARGV[i])
+    drop_inflight(e, id)
   end
 end
-return n
+local now = redis_now()
+for i = 1, n do refresh(eps[i], now, tonumber(ARGV[2])) end
+signal()
+return count

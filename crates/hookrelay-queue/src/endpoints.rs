@@ -1,0 +1,231 @@
+//! Endpoints seen from outside the claim loop: their settings (from their webhook), their
+//! health, the notices of webhooks the queue disabled, and the wake-up of idle workers.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hookrelay_core::endpoint::{DisabledNotice, Health, HealthState};
+use hookrelay_core::time::{now_ms, rfc3339_ms};
+use redis::aio::ConnectionManager;
+
+use crate::error::QueueError;
+use crate::queue::Queue;
+use crate::scripts;
+
+/// An endpoint's settings, from its webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointConfig<'a> {
+    /// The endpoint (the webhook's id).
+    pub endpoint: &'a str,
+    /// Project.
+    pub project: &'a str,
+    /// Webhook name.
+    pub webhook: &'a str,
+    /// `max_concurrency`, or none for the default.
+    pub max_concurrency: Option<u32>,
+    /// `rate_limit` (deliveries per second), or none.
+    pub rate_limit: Option<f64>,
+    /// `ordered`.
+    pub ordered: bool,
+    /// Whether the webhook is enabled.
+    pub enabled: bool,
+}
+
+/// What to do with an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointChange<'a> {
+    /// Store its settings; enabling one that was disabled resumes its backlog.
+    Set {
+        /// When it is disabled now, why.
+        disabled_reason: &'a str,
+    },
+    /// Its webhook is gone: what waits in its queue ends as failed.
+    Delete,
+}
+
+/// The state fields the health view reads, in order.
+const HEALTH_FIELDS: [&str; 10] = [
+    "enabled",
+    "deleted",
+    "cap",
+    "rate",
+    "circuit",
+    "paused_until",
+    "tat",
+    "failures",
+    "last_success_at",
+    "last_failure_at",
+];
+
+impl Queue {
+    /// Stores an endpoint's settings (or marks it deleted) and brings its place in the
+    /// ring up to date.
+    pub async fn configure_endpoint(
+        &self,
+        config: &EndpointConfig<'_>,
+        change: EndpointChange<'_>,
+    ) -> Result<(), QueueError> {
+        let mut inv = self.invocation(&scripts::CONFIGURE);
+        self.endpoint_keys(&mut inv, config.endpoint);
+        let (state, reason) = match change {
+            EndpointChange::Delete => ("deleted", ""),
+            EndpointChange::Set { disabled_reason } if !config.enabled => ("0", disabled_reason),
+            EndpointChange::Set { .. } => ("1", ""),
+        };
+        inv.arg(config.endpoint)
+            .arg(config.project)
+            .arg(config.webhook)
+            .arg(
+                config
+                    .max_concurrency
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(config.rate_limit.map(|r| r.to_string()).unwrap_or_default())
+            .arg(if config.ordered { "1" } else { "" })
+            .arg(state)
+            .arg(self.endpoint_concurrency())
+            .arg(reason);
+        let mut conn = self.connection();
+        let _: i64 = inv.invoke_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// The health of each endpoint, in the order given, in one round trip.
+    pub async fn health(&self, endpoints: &[&str]) -> Result<Vec<Health>, QueueError> {
+        if endpoints.is_empty() {
+            return Ok(Vec::new());
+        }
+        let part = self.keys().partition();
+        let now = now_ms();
+        let mut pipe = redis::pipe();
+        for e in endpoints {
+            let k = part.endpoint(e);
+            pipe.cmd("HMGET").arg(&k.state).arg(&HEALTH_FIELDS[..]);
+            pipe.cmd("HGET").arg(&k.state).arg("disabled_reason");
+            pipe.cmd("ZCOUNT").arg(&k.leases).arg(now).arg("+inf");
+            pipe.cmd("LLEN").arg(&k.ready);
+            pipe.cmd("ZCARD").arg(&k.scheduled);
+        }
+        let mut conn = self.connection();
+        let answers: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+        let mut out = Vec::with_capacity(endpoints.len());
+        for five in answers.chunks(5) {
+            let get = |i: usize| five.get(i).cloned().unwrap_or(redis::Value::Nil);
+            let fields: Vec<Option<String>> =
+                redis::from_redis_value(get(0)).map_err(|e| QueueError::Protocol(e.to_string()))?;
+            let reason: Option<String> =
+                redis::from_redis_value(get(1)).map_err(|e| QueueError::Protocol(e.to_string()))?;
+            let count = |i: usize| -> Result<u64, QueueError> {
+                redis::from_redis_value(get(i)).map_err(|e| QueueError::Protocol(e.to_string()))
+            };
+            let (in_flight, ready, scheduled) = (count(2)?, count(3)?, count(4)?);
+            let f: HashMap<&str, String> = HEALTH_FIELDS
+                .iter()
+                .zip(fields)
+                .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (*k, v)))
+                .collect();
+            out.push(health_of(
+                &f,
+                reason,
+                in_flight,
+                ready + scheduled,
+                now,
+                self.endpoint_concurrency(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The oldest notice of a webhook the queue disabled, with its raw value (to pass to
+    /// [`Queue::notice_done`] once it has been announced).
+    pub async fn next_notice(&self) -> Result<Option<(String, DisabledNotice)>, QueueError> {
+        let mut conn = self.connection();
+        let outbox = self.keys().partition().outbox();
+        loop {
+            let raw: Option<String> = redis::cmd("LINDEX")
+                .arg(&outbox)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await?;
+            let Some(raw) = raw else { return Ok(None) };
+            match serde_json::from_str::<DisabledNotice>(&raw) {
+                Ok(n) => return Ok(Some((raw, n))),
+                Err(e) => {
+                    tracing::error!(error = %e, "a notice in the outbox does not decode; dropped");
+                    self.notice_done(&raw).await?;
+                }
+            }
+        }
+    }
+
+    /// Removes an announced notice from the outbox.
+    pub async fn notice_done(&self, raw: &str) -> Result<(), QueueError> {
+        let mut conn = self.connection();
+        let _: i64 = redis::cmd("LREM")
+            .arg(self.keys().partition().outbox())
+            .arg(-1)
+            .arg(raw)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Blocks on `conn` (a connection of its own) until an endpoint has work or `wait`
+    /// passes. `BLMOVE signal signal` moves nothing: it only returns when the signal list
+    /// has its element, which enqueues and acks put there while the ring has endpoints.
+    pub async fn wait_for_work(
+        &self,
+        conn: &mut ConnectionManager,
+        wait: Duration,
+    ) -> Result<(), QueueError> {
+        let signal = self.keys().partition().signal();
+        let _: Option<String> = redis::cmd("BLMOVE")
+            .arg(&signal)
+            .arg(&signal)
+            .arg("RIGHT")
+            .arg("RIGHT")
+            .arg(wait.as_secs_f64().max(0.001))
+            .query_async(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+fn health_of(
+    f: &HashMap<&str, String>,
+    disabled_reason: Option<String>,
+    in_flight: u64,
+    backlog: u64,
+    now: i64,
+    default_cap: u32,
+) -> Health {
+    let num = |k: &str| f.get(k).and_then(|v| v.parse::<f64>().ok());
+    let time = |k: &str| num(k).map(|ms| rfc3339_ms(ms as i64));
+    let paused_until = num("paused_until").filter(|t| *t as i64 > now);
+    let cap = num("cap").map_or(u64::from(default_cap), |c| c as u64);
+    let rate_waiting = num("rate").is_some() && num("tat").is_some_and(|t| t as i64 > now);
+    let state = if f.get("enabled").map(String::as_str) == Some("0") || f.contains_key("deleted") {
+        HealthState::Disabled
+    } else if f.contains_key("circuit") {
+        HealthState::CircuitOpen
+    } else if paused_until.is_some() {
+        HealthState::Paused
+    } else if backlog > 0 && (in_flight >= cap || rate_waiting) {
+        HealthState::Throttled
+    } else {
+        HealthState::Healthy
+    };
+    Health {
+        state,
+        in_flight,
+        backlog,
+        consecutive_failures: num("failures").map_or(0, |n| n as u32),
+        paused_until: paused_until.map(|t| rfc3339_ms(t as i64)),
+        last_success_at: time("last_success_at"),
+        last_failure_at: time("last_failure_at"),
+        disabled_reason: disabled_reason
+            .filter(|r| !r.is_empty())
+            .filter(|_| state == HealthState::Disabled),
+    }
+}

@@ -1,0 +1,146 @@
+-- Shared by every queue script (prepended to each). KEYS[1..9] are the partition's keys:
+-- ring, timers, leases, inflight, holders, signal, dead, outbox, meta. An endpoint's four
+-- keys (state, ready, scheduled, leases) come after a script's own keys, as documented in it.
+local RING, TIMERS, LEASES, INFLIGHT, HOLDERS, SIGNAL, DEAD, OUTBOX, META = 1, 2, 3, 4, 5, 6, 7, 8, 9
+-- Most due retries one look at an endpoint promotes.
+local PROMOTE_CHUNK = 1000
+-- The concurrency of a deleted webhook's endpoint, whose jobs only end as failed.
+local DELETED_CAP = 1000
+
+-- Milliseconds on Redis's own clock, so workers' clocks never decide what is due.
+local function redis_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- The endpoint whose four keys start at KEYS[base].
+local function endpoint(id, base)
+  return {id = id, state = KEYS[base], ready = KEYS[base + 1], sched = KEYS[base + 2],
+    leases = KEYS[base + 3]}
+end
+
+local function lease_member(e, id)
+  return e.id .. '|' .. id
+end
+
+-- Wake idle workers while the ring has endpoints: the signal list holds one element.
+local function signal()
+  if redis.call('ZCARD', KEYS[RING]) > 0 then
+    redis.call('LPUSH', KEYS[SIGNAL], '1')
+    redis.call('LTRIM', KEYS[SIGNAL], 0, 0)
+  end
+end
+
+-- Forget a claimed job: in-flight copy, holder, and both leases.
+local function drop_inflight(e, id)
+  redis.call('HDEL', KEYS[INFLIGHT], id)
+  redis.call('HDEL', KEYS[HOLDERS], id)
+  redis.call('ZREM', KEYS[LEASES], lease_member(e, id))
+  redis.call('ZREM', e.leases, id)
+end
+
+-- An endpoint's settings and flow state, read once.
+local function settings(e, default_cap)
+  local v = redis.call('HMGET', e.state, 'enabled', 'deleted', 'cap', 'rate', 'ordered',
+    'paused_until', 'circuit', 'circuit_until', 'tat')
+  local s = {
+    off = v[1] == '0',
+    deleted = v[2] == '1',
+    cap = tonumber(v[3]) or default_cap,
+    rate = tonumber(v[4]),
+    ordered = v[5] == '1',
+    paused_until = tonumber(v[6]) or 0,
+    circuit = v[7] or '',
+    circuit_until = tonumber(v[8]) or 0,
+    tat = tonumber(v[9]) or 0,
+  }
+  if s.deleted then
+    -- Its jobs are handed out only to be ended as failed: nothing holds them back.
+    s.off, s.cap, s.rate, s.ordered, s.paused_until, s.circuit = false, DELETED_CAP, nil, false, 0, ''
+  end
+  return s
+end
+
+-- Bring an endpoint's place in the ring and its timer up to date: promote its due retries;
+-- then it is in the ring if it has ready jobs and may be served now, and otherwise out of
+-- the ring with a timer for the moment that may change. Returns its settings, with `ok`
+-- (servable) and `slots` (free concurrency) filled in.
+local function refresh(e, now, default_cap)
+  local s = settings(e, default_cap)
+  local wake = nil
+  local function at(t)
+    if t and (wake == nil or t < wake) then wake = t end
+  end
+  local ok = false
+  if not s.off then
+    local due = redis.call('ZRANGEBYSCORE', e.sched, '-inf', now, 'LIMIT', 0, PROMOTE_CHUNK)
+    if #due > 0 then
+      if s.ordered then
+        -- An ordered endpoint's retry is its head: back to the front, oldest first.
+        for i = #due, 1, -1 do redis.call('RPUSH', e.ready, due[i]) end
+      else
+        for i = 1, #due do redis.call('LPUSH', e.ready, due[i]) end
+      end
+      redis.call('ZREM', e.sched, unpack(due))
+    end
+    local first = redis.call('ZRANGE', e.sched, 0, 0, 'WITHSCORES')
+    if #first > 0 then at(tonumber(first[2])) end
+    if redis.call('LLEN', e.ready) > 0 then
+      ok = true
+      if s.paused_until > now then
+        ok = false
+        at(s.paused_until)
+      end
+      if s.circuit == 'open' then
+        if s.circuit_until > now then
+          ok = false
+          at(s.circuit_until)
+        else
+          redis.call('HSET', e.state, 'circuit', 'half_open')
+          s.circuit = 'half_open'
+        end
+      end
+      -- An ordered endpoint whose head waits for a retry holds the rest back.
+      if s.ordered and #first > 0 then ok = false end
+      if ok then
+        local cap = s.cap
+        if s.ordered or s.circuit == 'half_open' then cap = 1 end
+        s.slots = cap - redis.call('ZCOUNT', e.leases, now, '+inf')
+        if s.slots <= 0 then
+          ok = false
+          local l = redis.call('ZRANGEBYSCORE', e.leases, now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+          if #l > 0 then at(tonumber(l[2])) end
+        end
+      end
+      if ok and s.rate and s.tat > now then
+        ok = false
+        at(s.tat)
+      end
+    end
+  end
+  if ok then
+    if not redis.call('ZSCORE', KEYS[RING], e.id) then
+      redis.call('ZADD', KEYS[RING], redis.call('HINCRBY', KEYS[META], 'seq', 1), e.id)
+    end
+  else
+    redis.call('ZREM', KEYS[RING], e.id)
+  end
+  if wake then
+    redis.call('ZADD', KEYS[TIMERS], wake, e.id)
+  else
+    redis.call('ZREM', KEYS[TIMERS], e.id)
+  end
+  s.ok = ok
+  return s
+end
+
+-- Mark an endpoint disabled and leave a notice for the operational event.
+-- `project` and `webhook` name it when its state does not (yet).
+local function disable(e, now, reason, failing_since, project, webhook)
+  redis.call('HSET', e.state, 'enabled', '0', 'disabled_reason', reason, 'disabled_at', now)
+  redis.call('HSETNX', e.state, 'project', project)
+  redis.call('HSETNX', e.state, 'webhook', webhook)
+  local who = redis.call('HMGET', e.state, 'project', 'webhook')
+  redis.call('LPUSH', KEYS[OUTBOX], cjson.encode({endpoint = e.id, project = who[1],
+    webhook = who[2], reason = reason, at = now, failing_since = failing_since}))
+end
