@@ -226,9 +226,14 @@ async fn a_job_carrying_more_than_thirty_seconds_is_cut_to_thirty() {
         ])
         .query(&mut c)
         .unwrap();
-    let _: () = redis::cmd("LPUSH")
-        .arg("hr:queue:ready")
+    let _: () = redis::pipe()
+        .cmd("LPUSH")
+        .arg("hr:{q0}:ep:hand-made-endpoint:ready")
         .arg(job.to_string())
+        .cmd("ZADD")
+        .arg("hr:{q0}:ring")
+        .arg(0)
+        .arg("hand-made-endpoint")
         .query(&mut c)
         .unwrap();
     let d = api

@@ -945,14 +945,29 @@ async fn records_expire_and_the_queue_leaves_nothing() {
         let ttl: i64 = redis::cmd("TTL").arg(key).query(&mut c).unwrap();
         assert!((1..=60).contains(&ttl), "{key}: TTL {ttl}, wanted 1..=60");
     }
-    let queue_keys: Vec<String> = redis::cmd("KEYS").arg("hr:queue:*").query(&mut c).unwrap();
-    assert!(queue_keys.is_empty(), "finished jobs left {queue_keys:?}");
+    // Each webhook's endpoint state and the partition's turn counter stay; nothing else of
+    // the queue does once the work is done.
+    let part = k.partition();
+    let mut endpoint_states = Vec::new();
+    for name in ["ok", "broken"] {
+        let (_, w) = api
+            .call("GET", &format!("/projects/{PROJECT}/webhooks/{name}"), None)
+            .await;
+        endpoint_states.push(part.endpoint(w["id"].as_str().unwrap()).state);
+    }
+    let queue_keys: Vec<String> = redis::cmd("KEYS").arg("hr:{q0}:*").query(&mut c).unwrap();
+    let left: Vec<&String> = queue_keys
+        .iter()
+        .filter(|k| !endpoint_states.contains(k) && **k != part.meta())
+        .collect();
+    assert!(left.is_empty(), "finished jobs left {left:?}");
     assert_eq!(queue_depths(&redis).dead, 0);
 
     // Kept on purpose, without expiry: the webhooks and their version token, the project set,
     // the worker heartbeats, the failed index and the project's delivery index (both trimmed
-    // to the retention).
-    let kept = [
+    // to the retention), each webhook's endpoint state and the partition's turn counter.
+    let mut kept = vec![
+        part.meta(),
         k.webhooks(PROJECT),
         k.webhooks_version(PROJECT),
         k.projects(),
@@ -960,6 +975,7 @@ async fn records_expire_and_the_queue_leaves_nothing() {
         k.failed(),
         k.deliveries(PROJECT),
     ];
+    kept.extend(endpoint_states);
     let listing = keys_with_ttl(&redis);
     for (name, kind, ttl) in &listing {
         println!("retention: {name:70} {kind:6} TTL {ttl}");

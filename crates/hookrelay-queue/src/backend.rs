@@ -221,7 +221,7 @@ impl Fetcher {
         }
         self.legacy_at = Some(now + self.settings.legacy_check);
         match self.queue.has_legacy().await {
-            Ok(false) => self.legacy_at = Some(now + self.settings.legacy_check * 10),
+            Ok(false) => {}
             Ok(true) => match self.queue.migrate_legacy().await {
                 Ok(0) => {}
                 Ok(moved) => {

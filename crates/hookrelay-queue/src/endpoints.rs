@@ -85,7 +85,8 @@ impl Queue {
             .arg(if config.ordered { "1" } else { "" })
             .arg(state)
             .arg(self.endpoint_concurrency())
-            .arg(reason);
+            .arg(reason)
+            .arg(self.retention().as_secs().max(1));
         let mut conn = self.connection();
         let _: i64 = inv.invoke_async(&mut conn).await?;
         Ok(())

@@ -233,6 +233,11 @@ impl Queue {
         self
     }
 
+    /// How long records are kept.
+    pub fn retention(&self) -> Duration {
+        self.retention
+    }
+
     /// The default per-endpoint concurrency.
     pub fn endpoint_concurrency(&self) -> u32 {
         self.endpoint_concurrency
