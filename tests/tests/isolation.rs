@@ -74,7 +74,7 @@ async fn publish_to(api: &Api, name: &str, n: usize) -> Vec<String> {
 async fn a_hanging_receiver_holds_only_its_own_slots() {
     let redis = RedisServer::start();
     let env = Env::new(&redis).set("HOOKRELAY_ENDPOINT_CONCURRENCY", "4");
-    let (_p, api) = serve(&env).await;
+    let (p, api) = serve(&env).await;
     let hang = Receiver::start(Reply::Hang).await;
     let ok = Receiver::start(Reply::Status(200)).await;
     let mut bad = hook("hanging", &hang.url("/"));
@@ -111,6 +111,18 @@ async fn a_hanging_receiver_holds_only_its_own_slots() {
         .map(|w| w["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, vec!["hanging"]);
+    // /metrics counts webhooks by state.
+    let metrics = reqwest::get(format!("{}/metrics", p.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("hookrelay_endpoints{state=\"throttled\"} 1\n")
+            && metrics.contains("hookrelay_endpoints{state=\"healthy\"} 1\n"),
+        "{metrics}"
+    );
     let (status, err) = api
         .call("GET", &format!("/projects/{P}/webhooks?health=sick"), None)
         .await;
@@ -283,7 +295,10 @@ async fn gone_disables_the_webhook_keeps_its_deliveries_and_announces_it() {
     let rx = Receiver::start(Reply::Status(410)).await;
     let ops = Receiver::start(Reply::Status(200)).await;
     subscribe_to_disabled(&api, &ops).await;
-    api.create_webhook(P, hook("gone", &rx.url("/"))).await;
+    // One at a time, so that exactly one request meets the 410.
+    let mut w = hook("gone", &rx.url("/"));
+    w["max_concurrency"] = json!(1);
+    api.create_webhook(P, w).await;
     let ids = publish_to(&api, "gone", 3).await;
     let w = wait_webhook(&api, "gone", "disabled", |w| {
         w["health"]["state"] == "disabled" && w["enabled"] == false

@@ -88,8 +88,19 @@ impl Api {
 
     /// Publishes event number `seq` stamped with publish time `t_us`; returns the status.
     pub async fn publish(&self, seq: u64, t_us: u64) -> Result<u16, String> {
+        self.publish_for(OBJECT_NAME, seq, t_us).await
+    }
+
+    /// Publishes an event for the webhook made by [`Api::create_other_webhook`] named
+    /// `other` (or the bench webhook for [`OBJECT_NAME`]).
+    pub async fn publish_other(&self, other: &str, seq: u64, t_us: u64) -> Result<u16, String> {
+        self.publish_for(&format!("{OBJECT_NAME}-{other}"), seq, t_us)
+            .await
+    }
+
+    async fn publish_for(&self, object_name: &str, seq: u64, t_us: u64) -> Result<u16, String> {
         let body = format!(
-            r#"{{"event":"{EVENT}","object_type":"{OBJECT_TYPE}","object_name":"{OBJECT_NAME}","data":{{"seq":{seq},"t_us":{t_us},"pad":"{}"}}}}"#,
+            r#"{{"event":"{EVENT}","object_type":"{OBJECT_TYPE}","object_name":"{object_name}","data":{{"seq":{seq},"t_us":{t_us},"pad":"{}"}}}}"#,
             self.pad
         );
         let resp = self
@@ -210,6 +221,17 @@ pub async fn publish_paced(
     duration: Duration,
     max_in_flight: usize,
 ) -> PublishRun {
+    publish_paced_to(api, None, rate, duration, max_in_flight).await
+}
+
+/// [`publish_paced`] for the bench webhook (`None`) or another one (`Some(name)`).
+pub async fn publish_paced_to(
+    api: &Api,
+    other: Option<&str>,
+    rate: f64,
+    duration: Duration,
+    max_in_flight: usize,
+) -> PublishRun {
     let n = (rate * duration.as_secs_f64()).round().max(1.0) as u64;
     let permits = Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1)));
     let start = Instant::now();
@@ -226,8 +248,12 @@ pub async fn publish_paced(
             break;
         };
         let api = api.clone();
+        let other = other.map(str::to_owned);
         tasks.spawn(async move {
-            let result = api.publish(seq, due_us).await;
+            let result = match other {
+                Some(o) => api.publish_other(&o, seq, due_us).await,
+                None => api.publish(seq, due_us).await,
+            };
             let took = now_us().saturating_sub(due_us);
             drop(permit);
             (result, took)

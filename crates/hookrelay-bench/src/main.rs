@@ -40,6 +40,9 @@ enum Scenario {
     Redis,
     /// Worker, API and Redis resident memory at start, under load and after.
     Memory,
+    /// A hanging receiver and a burst beside a healthy webhook; claim cost with 10,000
+    /// endpoints holding work.
+    Isolation,
     /// Every scenario above, one after the other, with the given options.
     All,
 }
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
             Scenario::Pickup,
             Scenario::Redis,
             Scenario::Memory,
+            Scenario::Isolation,
         ],
         one => vec![one],
     };
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
                 Scenario::Pickup => scenarios::pickup::run(&cli.opts, &bin).await?,
                 Scenario::Redis => scenarios::redis_cmds::run(&cli.opts, &bin).await?,
                 Scenario::Memory => scenarios::memory::run(&cli.opts, &bin).await?,
+                Scenario::Isolation => scenarios::isolation::run(&cli.opts, &bin).await?,
                 Scenario::All => {}
             }
         }

@@ -56,7 +56,7 @@ fn env(name: &str, default: &str) -> String {
 async fn worker() -> anyhow::Result<()> {
     let url = env("HOOKRELAY_REDIS_URL", "redis://127.0.0.1:6379");
     let prefix = env("HOOKRELAY_KEY_PREFIX", "hookrelay");
-    let concurrency: usize = env("HOOKRELAY_CONCURRENCY", "64").parse()?;
+    let concurrency: usize = env("HOOKRELAY_CONCURRENCY", "256").parse()?;
     let policy = TargetPolicy::parse(&env("HOOKRELAY_ALLOWED_TARGETS", ""))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let queue = Queue::connect(&url, Keys::new(prefix)).await?;

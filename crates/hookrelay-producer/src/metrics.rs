@@ -133,6 +133,21 @@ impl Metrics {
     }
 }
 
+/// `hookrelay_endpoints{state="…"}`: webhooks by health state.
+pub fn render_endpoint_states(states: &[(hookrelay_core::HealthState, u64)]) -> String {
+    let mut out = String::from(
+        "# HELP hookrelay_endpoints Webhooks by the health state of their endpoint.\n# TYPE hookrelay_endpoints gauge\n",
+    );
+    for (state, n) in states {
+        let _ = writeln!(
+            out,
+            "hookrelay_endpoints{{state=\"{}\"}} {n}",
+            state.as_str()
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -285,10 +285,11 @@ async fn settle_all(s: &Server, status: DeliveryStatus, error: Option<&str>) -> 
                 next: None,
                 verdict: None,
                 requeue_front: false,
+                take_next: None,
             })
             .await
             .unwrap();
-        assert!(settled);
+        assert!(settled.settled);
         jobs.push(job);
     }
     jobs

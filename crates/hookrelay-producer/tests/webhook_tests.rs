@@ -55,8 +55,9 @@ async fn settle(s: &Server, status: DeliveryStatus, code: Option<u16>, error: Op
         next: None,
         verdict: None,
         requeue_front: false,
+        take_next: None,
     };
-    assert!(s.queue.ack(&ack).await.unwrap());
+    assert!(s.queue.ack(&ack).await.unwrap().settled);
 }
 
 #[tokio::test]

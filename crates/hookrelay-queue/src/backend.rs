@@ -77,6 +77,25 @@ impl HeldJobs {
         );
     }
 
+    /// Takes a claimed job on: decodes it and marks it held. `Err` with the reason when this
+    /// build cannot run it (bytes that are not UTF-8 JSON, an unknown version, missing
+    /// fields, an id that does not read the same in Lua and in Rust): the caller moves it to
+    /// the dead list.
+    pub fn accept(&self, claimed: &ClaimedJob) -> Result<Job, String> {
+        match Job::decode(&claimed.raw) {
+            Ok(mut job) if job.id == claimed.id => {
+                job.endpoint.clone_from(&claimed.endpoint);
+                self.insert(&job.id, &claimed.endpoint, claimed.deleted);
+                Ok(job)
+            }
+            Ok(job) => Err(format!(
+                "ambiguous id: read as {:?} by the queue and {:?} by the worker",
+                claimed.id, job.id
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// Marks a job settled.
     pub fn remove(&self, id: &str) {
         self.lock().remove(id);

@@ -138,6 +138,46 @@ impl Queue {
         Ok(out)
     }
 
+    /// How many webhooks are in each health state, over every project (for `/metrics`).
+    /// Reads each project's webhooks and their endpoints' health: a pipelined pass over
+    /// all webhooks.
+    pub async fn endpoints_by_state(&self) -> Result<Vec<(HealthState, u64)>, QueueError> {
+        let mut conn = self.connection();
+        let projects: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.keys().projects())
+            .query_async(&mut conn)
+            .await?;
+        let mut counts: HashMap<HealthState, u64> = HashMap::new();
+        for project in projects {
+            let raws: Vec<String> = redis::cmd("HVALS")
+                .arg(self.keys().webhooks(&project))
+                .query_async(&mut conn)
+                .await?;
+            let hooks: Vec<(String, bool)> = raws
+                .iter()
+                .filter_map(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+                .filter_map(|v| {
+                    let id = v.get("id")?.as_str()?.to_owned();
+                    let enabled = v.get("enabled").and_then(|e| e.as_bool()).unwrap_or(true);
+                    Some((id, enabled))
+                })
+                .collect();
+            let ids: Vec<&str> = hooks.iter().map(|(id, _)| id.as_str()).collect();
+            for (h, (_, enabled)) in self.health(&ids).await?.into_iter().zip(&hooks) {
+                let state = if *enabled {
+                    h.state
+                } else {
+                    HealthState::Disabled
+                };
+                *counts.entry(state).or_default() += 1;
+            }
+        }
+        Ok(HealthState::ALL
+            .into_iter()
+            .map(|s| (s, counts.get(&s).copied().unwrap_or(0)))
+            .collect())
+    }
+
     /// The oldest notice of a webhook the queue disabled, with its raw value (to pass to
     /// [`Queue::notice_done`] once it has been announced).
     pub async fn next_notice(&self) -> Result<Option<(String, DisabledNotice)>, QueueError> {

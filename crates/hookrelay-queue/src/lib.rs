@@ -28,6 +28,6 @@ pub use backend::{BackendSettings, HeldJobs, RedisBackend, spawn_lease_keeper};
 pub use endpoints::{EndpointChange, EndpointConfig};
 pub use error::QueueError;
 pub use queue::{
-    Ack, Claimed, ClaimedJob, DeliveryView, EnqueueOutcome, NewDelivery, Queue, QueueStats,
-    RedeliverOutcome,
+    Ack, AckOutcome, Claimed, ClaimedJob, DeliveryView, EnqueueOutcome, NewDelivery, Queue,
+    QueueStats, RedeliverOutcome,
 };

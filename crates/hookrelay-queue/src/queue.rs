@@ -103,6 +103,21 @@ pub struct Ack<'a> {
     /// The next attempt goes back to the front of the endpoint's queue (a deferral: the
     /// endpoint is paused or disabled, and runs it first when it resumes).
     pub requeue_front: bool,
+    /// Take the endpoint's next job in the same call, under this lease, when no other
+    /// endpoint is waiting for a turn (none: do not).
+    pub take_next: Option<Duration>,
+}
+
+/// What an ack did.
+#[derive(Debug, Default)]
+pub struct AckOutcome {
+    /// Whether the worker still held the job and settled it (`false`: its lease had
+    /// expired; the attempt is recorded, the queue untouched).
+    pub settled: bool,
+    /// The endpoint's next job, now held by the worker, when one was taken.
+    pub next: Option<ClaimedJob>,
+    /// Why a value taken as the next job was not one (it went to the dead list).
+    pub dead: Option<String>,
 }
 
 /// What `redeliver` did.
@@ -216,7 +231,7 @@ impl Queue {
             client,
             keys,
             retention: Duration::from_secs(7 * 24 * 3600),
-            endpoint_concurrency: 16,
+            endpoint_concurrency: 64,
             disable_after: Duration::from_secs(5 * 24 * 3600),
         })
     }
@@ -434,9 +449,9 @@ impl Queue {
         })
     }
 
-    /// Records an attempt and settles its job. Returns `false` when the worker no longer
-    /// held the job (its lease had expired): the attempt is recorded, the queue untouched.
-    pub async fn ack(&self, ack: &Ack<'_>) -> Result<bool, QueueError> {
+    /// Records an attempt and settles its job, and with `take_next` takes the endpoint's
+    /// next job when no other endpoint waits.
+    pub async fn ack(&self, ack: &Ack<'_>) -> Result<AckOutcome, QueueError> {
         let id = &ack.job.id;
         let attempt_json =
             serde_json::to_string(ack.attempt).map_err(|e| QueueError::Protocol(e.to_string()))?;
@@ -499,10 +514,29 @@ impl Queue {
             .arg(CIRCUIT_COOLDOWN_BASE.as_millis() as u64)
             .arg(CIRCUIT_COOLDOWN_MAX.as_millis() as u64)
             .arg(&ack.job.project)
-            .arg(ack.job.webhook.as_deref().unwrap_or(""));
+            .arg(ack.job.webhook.as_deref().unwrap_or(""))
+            .arg(
+                ack.take_next
+                    .map(|l| l.as_millis().to_string())
+                    .unwrap_or_default(),
+            );
         let mut conn = self.conn.clone();
-        let settled: i64 = inv.invoke_async(&mut conn).await?;
-        Ok(settled == 1)
+        let (settled, next, dead): (i64, Vec<Vec<u8>>, String) =
+            inv.invoke_async(&mut conn).await?;
+        let next = match <[Vec<u8>; 4]>::try_from(next) {
+            Ok([id, raw, endpoint, deleted]) => Some(ClaimedJob {
+                id: String::from_utf8_lossy(&id).into_owned(),
+                raw,
+                endpoint: String::from_utf8_lossy(&endpoint).into_owned(),
+                deleted: deleted == b"1",
+            }),
+            Err(_) => None,
+        };
+        Ok(AckOutcome {
+            settled: settled == 1,
+            next,
+            dead: (!dead.is_empty()).then_some(dead),
+        })
     }
 
     /// Extends the leases of the jobs `worker` holds (`(delivery id, endpoint)` pairs) and

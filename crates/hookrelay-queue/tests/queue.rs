@@ -69,8 +69,9 @@ async fn ack_success(queue: &Queue, worker: &str, job: &Job) -> bool {
         next: None,
         verdict: None,
         requeue_front: false,
+        take_next: None,
     };
-    queue.ack(&ack).await.unwrap()
+    queue.ack(&ack).await.unwrap().settled
 }
 
 async fn setup() -> (RedisServer, Queue) {
@@ -155,6 +156,7 @@ async fn a_retry_waits_in_the_scheduled_set_then_runs() {
             next: Some((&next, due)),
             verdict: None,
             requeue_front: false,
+            take_next: None,
         })
         .await
         .unwrap();
@@ -451,8 +453,9 @@ async fn an_ack_settles_only_the_attempt_it_ran() {
         next: Some((&second, 0)),
         verdict: None,
         requeue_front: false,
+        take_next: None,
     };
-    assert!(queue.ack(&ack).await.unwrap());
+    assert!(queue.ack(&ack).await.unwrap().settled);
     // Attempt 2 is claimed by the same worker…
     let claimed = queue
         .claim("w1", 10, Duration::from_secs(30))
@@ -460,7 +463,7 @@ async fn an_ack_settles_only_the_attempt_it_ran() {
         .unwrap();
     assert_eq!(Job::decode(claimed.jobs[0].as_bytes()).unwrap().attempt, 2);
     // …and a repeated ack of attempt 1 (its first answer was lost) settles nothing.
-    assert!(!queue.ack(&ack).await.unwrap());
+    assert!(!queue.ack(&ack).await.unwrap().settled);
     let mut c = server.connection();
     let inflight: usize = c.hlen("t:{q0}:inflight").unwrap();
     assert_eq!(inflight, 1, "attempt 2 must stay in flight");

@@ -7,7 +7,10 @@
 //!   end) and for its endpoint (a broken receiver, a rejection, a pause asked for with
 //!   `Retry-After`, a `410 Gone`). A pause or a `410` defers the delivery without using up an
 //!   attempt.
-//! - **settle**: one ack script records the attempt and does all of it atomically.
+//! - **settle**: one ack script records the attempt and does all of it atomically. When no
+//!   other endpoint is waiting for a turn, the same script hands the endpoint's next job to
+//!   this handler, which runs it at once: a busy endpoint keeps its slots without a claim
+//!   round trip per delivery, and fairness is left to the claim whenever others wait.
 //!
 //! Redis calls go through [`with_redis`]: a transient error (Redis restarting, unreachable,
 //! busy) is retried with backoff, a permanent one is returned at once so the caller can
@@ -16,6 +19,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use apalis::prelude::{Data, Monitor, WorkerBuilder, WorkerBuilderExt};
@@ -158,12 +162,24 @@ struct Deliverer {
     retry: RetryPolicy,
     worker: String,
     held: HeldJobs,
+    lease: Duration,
+    /// Set when the worker is stopping: handlers no longer take the next job.
+    stopping: Arc<AtomicBool>,
 }
 
 impl Deliverer {
-    /// One attempt of one job, from prepare to settle. Never fails: every outcome is
-    /// recorded, or the job is dead-lettered when recording it fails for good.
+    /// Runs a job, then the next ones its acks hand over, until an ack hands none.
     async fn process(&self, job: Job) {
+        let mut next = Some(job);
+        while let Some(job) = next.take() {
+            next = self.process_one(job).await;
+        }
+    }
+
+    /// One attempt of one job, from prepare to settle. Never fails: every outcome is
+    /// recorded, or the job is dead-lettered when recording it fails for good. Returns the
+    /// endpoint's next job when the ack handed one over.
+    async fn process_one(&self, job: Job) -> Option<Job> {
         let span = tracing::info_span!("delivery", delivery_id = %job.id, project = %job.project, webhook = job.webhook.as_deref().unwrap_or(""), attempt = job.attempt);
         async {
             // Whatever happens below (even a panic caught by apalis), the job stops being
@@ -178,8 +194,9 @@ impl Deliverer {
                 None => self.send(&job).await,
             };
             let judgement = self.judge(&job, &outcome);
-            self.settle(&job, &outcome, &judgement).await;
+            let next = self.settle(&job, &outcome, &judgement).await;
             log_outcome(&job, &outcome, &judgement);
+            next
         }
         .instrument(span)
         .await
@@ -275,9 +292,16 @@ impl Deliverer {
         }
     }
 
-    /// settle: record the attempt and apply the judgement in one ack script. A permanent
-    /// Redis error dead-letters the job, so nothing loops forever on it.
-    async fn settle(&self, job: &Job, outcome: &AttemptOutcome, judgement: &Judgement) {
+    /// settle: record the attempt and apply the judgement in one ack script, which may hand
+    /// over the endpoint's next job. A permanent Redis error dead-letters the job, so
+    /// nothing loops forever on it.
+    async fn settle(
+        &self,
+        job: &Job,
+        outcome: &AttemptOutcome,
+        judgement: &Judgement,
+    ) -> Option<Job> {
+        let take_next = (!self.stopping.load(Ordering::Relaxed)).then_some(self.lease);
         let ack = Ack {
             worker: &self.worker,
             job,
@@ -286,13 +310,37 @@ impl Deliverer {
             next: judgement.next.as_ref().map(|(j, due)| (j, *due)),
             verdict: judgement.verdict,
             requeue_front: judgement.front,
+            take_next,
         };
         match with_redis("ack", &job.id, || self.queue.ack(&ack)).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(
-                    "lease was lost before the outcome was recorded; another worker may attempt this delivery again"
-                );
+            Ok(done) => {
+                if !done.settled {
+                    tracing::warn!(
+                        "lease was lost before the outcome was recorded; another worker may attempt this delivery again"
+                    );
+                }
+                if let Some(reason) = done.dead {
+                    tracing::error!(%reason, "a value in an endpoint queue is not a job; moved to the dead list");
+                }
+                let claimed = done.next?;
+                match self.held.accept(&claimed) {
+                    Ok(next) => return Some(next),
+                    Err(reason) => {
+                        tracing::error!(next_delivery_id = %claimed.id, %reason, "job cannot be run by this build; moved to the dead list");
+                        let dead = with_redis("dead-letter", &claimed.id, || {
+                            self.queue.dead_letter(
+                                &self.worker,
+                                &claimed.id,
+                                &claimed.endpoint,
+                                &reason,
+                            )
+                        })
+                        .await;
+                        if let Err(e) = dead {
+                            tracing::error!(error = %e, "dead-lettering failed; the job's lease will expire and another worker takes it");
+                        }
+                    }
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "recording the outcome failed for good; moving the job to the dead list");
@@ -307,6 +355,7 @@ impl Deliverer {
                 }
             }
         }
+        None
     }
 }
 
@@ -417,12 +466,15 @@ pub async fn run(
     let worker = worker_name();
     let held = HeldJobs::default();
     let lease = settings.recovery_timeout;
+    let stopping = Arc::new(AtomicBool::new(false));
     let deliverer = Arc::new(Deliverer {
         queue: queue.clone(),
         http,
         retry: settings.retry.clone(),
         worker: worker.clone(),
         held: held.clone(),
+        lease,
+        stopping: stopping.clone(),
     });
     let backend_settings = BackendSettings {
         concurrency: settings.concurrency.max(1),
@@ -456,6 +508,7 @@ pub async fn run(
         .shutdown_timeout(settings.shutdown_timeout)
         .run_with_signal(async move {
             shutdown.await;
+            stopping.store(true, Ordering::Relaxed);
             Ok(())
         })
         .await;

@@ -4,6 +4,7 @@
 
 pub mod backlog;
 pub mod e2e;
+pub mod isolation;
 pub mod memory;
 pub mod pickup;
 pub mod redis_cmds;
@@ -27,8 +28,9 @@ pub struct Opts {
     /// Worker processes.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
-    /// Deliveries in flight per worker process (HOOKRELAY_CONCURRENCY).
-    #[arg(long, default_value_t = 64)]
+    /// Deliveries in flight per worker process (HOOKRELAY_CONCURRENCY; the binary's
+    /// default is 256).
+    #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
     /// Concurrent API clients publishing as fast as they are answered (16 leave the API
     /// idle between requests on 2 cores; 64 keep it busy).

@@ -243,12 +243,18 @@ async fn metrics(State(state): State<AppState>) -> Response {
         Ok(Ok(stats)) => Some(stats),
         _ => None,
     };
+    let mut body = state.metrics().render(stats);
+    if let Ok(Ok(states)) =
+        tokio::time::timeout(PROBE_TIMEOUT, state.queue().endpoints_by_state()).await
+    {
+        body.push_str(&crate::metrics::render_endpoint_states(&states));
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics().render(stats),
+        body,
     )
         .into_response()
 }

@@ -49,9 +49,11 @@ for i = 6 + n, #ARGV do
 end
 
 local active = {}
+local joined = false
 for i = 1, n do
   local e = eps[i]
   e.s = refresh(e, now, default_cap)
+  joined = joined or e.s.joined
   if e.s.ok then
     e.turn = tonumber(redis.call('ZSCORE', KEYS[RING], e.id))
     table.insert(active, e)
@@ -68,41 +70,17 @@ while taken < max and #active > 0 do
     if taken >= max then
       break
     end
-    local raw = redis.call('RPOP', e.ready)
-    if raw then
+    local id, raw, reason = take_one(e, e.s, now, deadline, mine)
+    if id or reason then
       served[e.id] = e
-      local ok, job = pcall(cjson.decode, raw)
-      local id, reason = nil, nil
-      if not ok then
-        reason = 'not valid JSON'
-      elseif type(job) ~= 'table' then
-        reason = 'not a JSON object'
-      else
-        id = job['id']
-        if type(id) ~= 'string' or id == '' or string.find(id, '|', 1, true) then
-          reason = 'no string "id" field'
-        elseif redis.call('HEXISTS', KEYS[INFLIGHT], id) == 1 then
-          reason = 'a job with id ' .. id .. ' is already in flight'
-        end
-      end
-      if reason then
-        redis.call('LPUSH', KEYS[DEAD], cjson.encode({reason = reason, at = now, raw = raw}))
-        table.insert(dead, reason)
-      else
-        redis.call('HSET', KEYS[INFLIGHT], id, raw)
-        redis.call('HSET', KEYS[HOLDERS], id, mine .. tostring(job['attempt']))
-        redis.call('ZADD', KEYS[LEASES], deadline, lease_member(e, id))
-        redis.call('ZADD', e.leases, deadline, id)
+      if id then
         table.insert(jobs, id)
         table.insert(jobs, raw)
         table.insert(jobs, e.id)
         table.insert(jobs, e.s.deleted and '1' or '')
         taken = taken + 1
-        e.s.slots = e.s.slots - 1
-        if e.s.rate then
-          e.s.tat = math.max(e.s.tat, now) + 1000 / e.s.rate
-          redis.call('HSET', e.state, 'tat', math.floor(e.s.tat))
-        end
+      else
+        table.insert(dead, reason)
       end
       redis.call('ZADD', KEYS[RING], 'XX', redis.call('HINCRBY', KEYS[META], 'seq', 1), e.id)
       if e.s.slots > 0 and not (e.s.rate and e.s.tat > now) then
@@ -113,12 +91,15 @@ while taken < max and #active > 0 do
   active = still
 end
 for _, e in pairs(served) do
-  refresh(e, now, default_cap)
+  after_take(e, e.s, now)
 end
 
 local ring = redis.call('ZCARD', KEYS[RING])
 if ring == 0 then
   redis.call('DEL', KEYS[SIGNAL])
+elseif joined then
+  -- Endpoints came back (a due retry, a lapsed lease): tell idle workers.
+  signal()
 end
 local wait = -1
 local t = redis.call('ZRANGE', KEYS[TIMERS], 0, 0, 'WITHSCORES')

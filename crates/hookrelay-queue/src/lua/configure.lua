@@ -25,6 +25,5 @@ elseif ARGV[7] == '1' then
 elseif was ~= '0' then
   redis.call('HSET', e.state, 'enabled', '0', 'disabled_reason', ARGV[9], 'disabled_at', now)
 end
-refresh(e, now, tonumber(ARGV[8]))
-signal()
+if refresh(e, now, tonumber(ARGV[8])).joined then signal() end
 return 1

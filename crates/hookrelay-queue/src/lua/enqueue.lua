@@ -14,6 +14,7 @@ local retention = tonumber(ARGV[3])
 local now = tonumber(ARGV[4])
 local default_cap = tonumber(ARGV[5])
 local clock = nil
+local joined = false
 local n = (#ARGV - 5) / 4
 for i = 1, n do
   local a = 5 + (i - 1) * 4
@@ -26,12 +27,12 @@ for i = 1, n do
   -- An endpoint already in the ring stays there; any other is looked at anew.
   if not redis.call('ZSCORE', KEYS[RING], e.id) then
     clock = clock or redis_now()
-    refresh(e, clock, default_cap)
+    joined = refresh(e, clock, default_cap).joined or joined
   end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', now - retention * 1000)
 if ARGV[1] == '1' then
   redis.call('SET', KEYS[10], ARGV[2], 'EX', retention)
 end
-signal()
+if joined then signal() end
 return {1, ARGV[2]}

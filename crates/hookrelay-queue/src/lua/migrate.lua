@@ -44,6 +44,7 @@ for _ = 1, 1000 do
   if not redis.call('LMOVE', KEYS[15], KEYS[DEAD], 'RIGHT', 'LEFT') then break end
   moved = moved + 1
 end
-for i = 1, n do refresh(eps[i], now, tonumber(ARGV[1])) end
-signal()
+local joined = false
+for i = 1, n do joined = refresh(eps[i], now, tonumber(ARGV[1])).joined or joined end
+if joined then signal() end
 return moved

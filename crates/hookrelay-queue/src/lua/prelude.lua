@@ -23,12 +23,12 @@ local function lease_member(e, id)
   return e.id .. '|' .. id
 end
 
--- Wake idle workers while the ring has endpoints: the signal list holds one element.
+-- Wake idle workers: the signal list holds one element while the ring has endpoints. Called
+-- when an endpoint joins the ring (a worker only waits on the signal after a claim found
+-- the ring empty, so a join is what it waits for).
 local function signal()
-  if redis.call('ZCARD', KEYS[RING]) > 0 then
-    redis.call('LPUSH', KEYS[SIGNAL], '1')
-    redis.call('LTRIM', KEYS[SIGNAL], 0, 0)
-  end
+  redis.call('LPUSH', KEYS[SIGNAL], '1')
+  redis.call('LTRIM', KEYS[SIGNAL], 0, 0)
 end
 
 -- Forget a claimed job: in-flight copy, holder, and both leases.
@@ -61,11 +61,11 @@ local function settings(e, default_cap)
   return s
 end
 
--- Bring an endpoint's place in the ring and its timer up to date: promote its due retries;
--- then it is in the ring if it has ready jobs and may be served now, and otherwise out of
--- the ring with a timer for the moment that may change. Returns its settings, with `ok`
--- (servable) and `slots` (free concurrency) filled in.
-local function refresh(e, now, default_cap)
+-- Look at an endpoint: promote its due retries, end a cooldown that is over, and work out
+-- whether it may be served now. Returns its settings with `ok` (servable), `slots` (free
+-- concurrency) and `wake` (when that may change: a due retry, the end of a pause, a
+-- cooldown or a rate-limit wait) filled in. Its place in the ring is left to `place`.
+local function assess(e, now, default_cap)
   local s = settings(e, default_cap)
   local wake = nil
   local function at(t)
@@ -73,8 +73,9 @@ local function refresh(e, now, default_cap)
   end
   local ok = false
   if not s.off then
-    local due = redis.call('ZRANGEBYSCORE', e.sched, '-inf', now, 'LIMIT', 0, PROMOTE_CHUNK)
-    if #due > 0 then
+    local first = redis.call('ZRANGE', e.sched, 0, 0, 'WITHSCORES')
+    if #first > 0 and tonumber(first[2]) <= now then
+      local due = redis.call('ZRANGEBYSCORE', e.sched, '-inf', now, 'LIMIT', 0, PROMOTE_CHUNK)
       if s.ordered then
         -- An ordered endpoint's retry is its head: back to the front, oldest first.
         for i = #due, 1, -1 do redis.call('RPUSH', e.ready, due[i]) end
@@ -82,8 +83,8 @@ local function refresh(e, now, default_cap)
         for i = 1, #due do redis.call('LPUSH', e.ready, due[i]) end
       end
       redis.call('ZREM', e.sched, unpack(due))
+      first = redis.call('ZRANGE', e.sched, 0, 0, 'WITHSCORES')
     end
-    local first = redis.call('ZRANGE', e.sched, 0, 0, 'WITHSCORES')
     if #first > 0 then at(tonumber(first[2])) end
     if redis.call('LLEN', e.ready) > 0 then
       ok = true
@@ -106,11 +107,9 @@ local function refresh(e, now, default_cap)
         local cap = s.cap
         if s.ordered or s.circuit == 'half_open' then cap = 1 end
         s.slots = cap - redis.call('ZCOUNT', e.leases, now, '+inf')
-        if s.slots <= 0 then
-          ok = false
-          local l = redis.call('ZRANGEBYSCORE', e.leases, now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-          if #l > 0 then at(tonumber(l[2])) end
-        end
+        -- At its cap it waits for an ack (or for a dead worker's lease to be reaped,
+        -- which brings it back through the claim that reaps it).
+        if s.slots <= 0 then ok = false end
       end
       if ok and s.rate and s.tat > now then
         ok = false
@@ -118,20 +117,82 @@ local function refresh(e, now, default_cap)
       end
     end
   end
-  if ok then
+  s.ok = ok
+  s.wake = wake
+  return s
+end
+
+-- Put an endpoint in the ring (at the back) if it is servable, else out of it, and set its
+-- timer. Sets `joined` when it entered the ring.
+local function place(e, s)
+  if s.ok then
     if not redis.call('ZSCORE', KEYS[RING], e.id) then
       redis.call('ZADD', KEYS[RING], redis.call('HINCRBY', KEYS[META], 'seq', 1), e.id)
+      s.joined = true
     end
   else
     redis.call('ZREM', KEYS[RING], e.id)
   end
-  if wake then
-    redis.call('ZADD', KEYS[TIMERS], wake, e.id)
+  if s.wake then
+    redis.call('ZADD', KEYS[TIMERS], s.wake, e.id)
   else
     redis.call('ZREM', KEYS[TIMERS], e.id)
   end
-  s.ok = ok
   return s
+end
+
+-- Bring an endpoint's place in the ring and its timer up to date (`assess`, then `place`).
+local function refresh(e, now, default_cap)
+  return place(e, assess(e, now, default_cap))
+end
+
+-- Take the endpoint's next ready job for the worker whose holder prefix is `mine`, under a
+-- lease until `deadline`. Returns id, raw for a job; nil, nil, reason for a value that is not
+-- a JSON object with a string "id" (moved to the dead list with the reason); nil when the
+-- endpoint's queue is empty.
+local function take_one(e, s, now, deadline, mine)
+  local raw = redis.call('RPOP', e.ready)
+  if not raw then return nil end
+  local ok, job = pcall(cjson.decode, raw)
+  local id, reason = nil, nil
+  if not ok then
+    reason = 'not valid JSON'
+  elseif type(job) ~= 'table' then
+    reason = 'not a JSON object'
+  else
+    id = job['id']
+    if type(id) ~= 'string' or id == '' or string.find(id, '|', 1, true) then
+      reason = 'no string "id" field'
+    elseif redis.call('HEXISTS', KEYS[INFLIGHT], id) == 1 then
+      reason = 'a job with id ' .. id .. ' is already in flight'
+    end
+  end
+  if reason then
+    redis.call('LPUSH', KEYS[DEAD], cjson.encode({reason = reason, at = now, raw = raw}))
+    return nil, nil, reason
+  end
+  redis.call('HSET', KEYS[INFLIGHT], id, raw)
+  redis.call('HSET', KEYS[HOLDERS], id, mine .. tostring(job['attempt']))
+  redis.call('ZADD', KEYS[LEASES], deadline, lease_member(e, id))
+  redis.call('ZADD', e.leases, deadline, id)
+  s.slots = s.slots - 1
+  if s.rate then
+    s.tat = math.max(s.tat, now) + 1000 / s.rate
+    redis.call('HSET', e.state, 'tat', math.floor(s.tat))
+  end
+  return id, raw
+end
+
+-- After taking jobs from an endpoint that `refresh` found servable: out of the ring once it
+-- has no free slot, no ready job or must wait for its rate limit (then with a timer).
+local function after_take(e, s, now)
+  if s.rate and s.tat > now then
+    redis.call('ZREM', KEYS[RING], e.id)
+    local t = tonumber(redis.call('ZSCORE', KEYS[TIMERS], e.id))
+    if not t or s.tat < t then redis.call('ZADD', KEYS[TIMERS], s.tat, e.id) end
+  elseif s.slots <= 0 or redis.call('LLEN', e.ready) == 0 then
+    redis.call('ZREM', KEYS[RING], e.id)
+  end
 end
 
 -- Mark an endpoint disabled and leave a notice for the operational event.

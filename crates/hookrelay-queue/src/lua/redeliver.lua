@@ -11,6 +11,5 @@ if redis.call('HGET', e.state, 'deleted') == '1' then return -2 end
 redis.call('HSET', KEYS[10], 'status', 'pending', 'next_attempt_at', ARGV[2], 'updated_at', ARGV[2])
 redis.call('ZREM', KEYS[11], redis.call('HGET', KEYS[10], 'id'))
 redis.call('LPUSH', e.ready, ARGV[1])
-refresh(e, redis_now(), tonumber(ARGV[4]))
-signal()
+if refresh(e, redis_now(), tonumber(ARGV[4])).joined then signal() end
 return 1

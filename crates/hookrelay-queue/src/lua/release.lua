@@ -21,6 +21,7 @@ for i = 4 + n, #ARGV, 2 do
   end
 end
 local now = redis_now()
-for i = 1, n do refresh(eps[i], now, tonumber(ARGV[2])) end
-signal()
+local joined = false
+for i = 1, n do joined = refresh(eps[i], now, tonumber(ARGV[2])).joined or joined end
+if joined then signal() end
 return count
