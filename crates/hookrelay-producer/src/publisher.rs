@@ -143,12 +143,9 @@ impl Publisher {
         }
         let answer_json = serde_json::to_string(&answer)
             .map_err(|e| ProducerError::Internal(format!("cannot encode answer: {e}")))?;
-        let key = given_id
-            .as_deref()
-            .map(|id| self.registry.keys().event(project, id));
         match self
             .queue
-            .enqueue(project, key.as_deref(), &answer_json, &deliveries)
+            .enqueue(project, given_id.as_deref(), &answer_json, &deliveries)
             .await?
         {
             EnqueueOutcome::Enqueued(_) => {

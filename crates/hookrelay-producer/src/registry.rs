@@ -1,30 +1,19 @@
-//! The webhook registry: webhooks stored in Redis, one HASH per project
-//! (`Keys::webhooks(project)`: field = webhook name, value = the webhook's JSON, secrets
-//! included), plus the SET of projects that have webhooks (`Keys::projects()`).
-//!
-//! Creation is `HSETNX` (a taken name is refused, never overwritten); every change is a
-//! compare-and-set script on the JSON as read, so a rename is atomic and two concurrent
-//! updates never silently lose one another.
+//! The webhook registry: validation, the in-memory copy of parsed webhooks, and the link to
+//! each webhook's endpoint queue. Storage (one HASH per project, compare-and-set changes) is
+//! the queue crate's (`hookrelay_queue::Queue::webhook_*`), which owns every Redis key.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hookrelay_core::target::TargetPolicy;
 use hookrelay_core::webhook::{
     validate_events, validate_headers, validate_label, validate_name, validate_url,
 };
-use hookrelay_core::{FieldError, Keys, Webhook};
-use hookrelay_queue::{EndpointChange, EndpointConfig, Queue};
-use redis::Script;
-use redis::aio::ConnectionManager;
+use hookrelay_core::{FieldError, Webhook};
+use hookrelay_queue::{EndpointChange, EndpointConfig, Queue, Replaced};
 
 use crate::error::ProducerError;
-
-static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/create.lua")));
-static REPLACE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/replace.lua")));
-static DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/delete.lua")));
-static LIST: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/list.lua")));
 
 /// How long a project's parsed webhooks are used without asking Redis whether they changed
 /// at all. Changes made through hookrelay are seen at once (they change the version token);
@@ -58,8 +47,6 @@ struct Cached {
 #[derive(Clone)]
 pub struct Registry {
     queue: Queue,
-    conn: ConnectionManager,
-    keys: Keys,
     cache: Arc<Mutex<HashMap<String, Cached>>>,
 }
 
@@ -70,17 +57,9 @@ fn new_version() -> String {
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
-            .field("prefix", &self.keys.prefix())
+            .field("prefix", &self.queue.keys().prefix())
             .finish()
     }
-}
-
-/// What a compare-and-set replacement did.
-enum Replaced {
-    Done,
-    NameTaken,
-    Gone,
-    ChangedMeanwhile,
 }
 
 impl Registry {
@@ -88,32 +67,18 @@ impl Registry {
     pub fn new(queue: &Queue) -> Self {
         Self {
             queue: queue.clone(),
-            conn: queue.connection(),
-            keys: queue.keys().clone(),
             cache: Arc::default(),
         }
-    }
-
-    /// The key schema.
-    pub fn keys(&self) -> &Keys {
-        &self.keys
     }
 
     /// Stores a new webhook. 409 when the name is taken in the project.
     pub async fn create(&self, project: &str, webhook: &Webhook) -> Result<(), ProducerError> {
         let json = encode(webhook)?;
-        let mut conn = self.conn.clone();
-        let created: i64 = CREATE
-            .key(self.keys.webhooks(project))
-            .key(self.keys.projects())
-            .key(self.keys.webhooks_version(project))
-            .arg(&webhook.name)
-            .arg(json)
-            .arg(project)
-            .arg(new_version())
-            .invoke_async(&mut conn)
+        let created = self
+            .queue
+            .webhook_create(project, &webhook.name, &json, &new_version())
             .await?;
-        if created != 1 {
+        if !created {
             return Err(name_taken(&webhook.name));
         }
         self.configure(
@@ -181,13 +146,7 @@ impl Registry {
         project: &str,
         name: &str,
     ) -> Result<Option<(Webhook, String)>, ProducerError> {
-        let mut conn = self.conn.clone();
-        let raw: Option<String> = redis::cmd("HGET")
-            .arg(self.keys.webhooks(project))
-            .arg(name)
-            .query_async(&mut conn)
-            .await?;
-        match raw {
+        match self.queue.webhook_get(project, name).await? {
             None => Ok(None),
             Some(raw) => {
                 let webhook = serde_json::from_str(&raw).map_err(|e| {
@@ -222,25 +181,15 @@ impl Registry {
             Some((version, true, hooks)) => (version.as_str(), Some(hooks.clone())),
             _ => ("", None),
         };
-        let mut conn = self.conn.clone();
-        let mut answer: Vec<String> = LIST
-            .key(self.keys.webhooks(project))
-            .key(self.keys.webhooks_version(project))
-            .arg(asked_version)
-            .invoke_async(&mut conn)
-            .await?;
-        if answer.is_empty() {
-            return Err(ProducerError::Internal(
-                "empty answer listing webhooks".into(),
-            ));
-        }
-        let version = answer.remove(0);
-        if let Some(hooks) = fresh_hooks.filter(|_| answer.is_empty() && !version.is_empty()) {
-            return Ok(hooks);
-        }
-        let mut hooks: Vec<Webhook> = Vec::with_capacity(answer.len() / 2);
-        let mut fields = answer.into_iter();
-        while let (Some(name), Some(raw)) = (fields.next(), fields.next()) {
+        let stored = self.queue.webhook_list(project, asked_version).await?;
+        let version = stored.version;
+        let pairs = match (stored.webhooks, fresh_hooks) {
+            (None, Some(hooks)) => return Ok(hooks),
+            (Some(pairs), _) => pairs,
+            (None, None) => Vec::new(),
+        };
+        let mut hooks: Vec<Webhook> = Vec::with_capacity(pairs.len());
+        for (name, raw) in pairs {
             match serde_json::from_str::<Webhook>(&raw) {
                 Ok(w) => hooks.push(w),
                 Err(e) => {
@@ -321,43 +270,24 @@ impl Registry {
         new: &Webhook,
     ) -> Result<Replaced, ProducerError> {
         let json = encode(new)?;
-        let mut conn = self.conn.clone();
-        let r: i64 = REPLACE
-            .key(self.keys.webhooks(project))
-            .key(self.keys.webhooks_version(project))
-            .arg(name)
-            .arg(expected)
-            .arg(&new.name)
-            .arg(json)
-            .arg(new_version())
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(match r {
-            1 => Replaced::Done,
-            0 => Replaced::NameTaken,
-            -1 => Replaced::Gone,
-            _ => Replaced::ChangedMeanwhile,
-        })
+        Ok(self
+            .queue
+            .webhook_replace(project, name, expected, &new.name, &json, &new_version())
+            .await?)
     }
 
     /// Deletes a webhook; `false` when there was none. What waits in its queue ends as
     /// failed ("webhook deleted").
     pub async fn delete(&self, project: &str, name: &str) -> Result<bool, ProducerError> {
         let existing = self.get(project, name).await?;
-        let mut conn = self.conn.clone();
-        let deleted: i64 = DELETE
-            .key(self.keys.webhooks(project))
-            .key(self.keys.projects())
-            .key(self.keys.webhooks_version(project))
-            .arg(name)
-            .arg(project)
-            .arg(new_version())
-            .invoke_async(&mut conn)
+        let deleted = self
+            .queue
+            .webhook_delete(project, name, &new_version())
             .await?;
-        if let Some(w) = existing.filter(|_| deleted == 1) {
+        if let Some(w) = existing.filter(|_| deleted) {
             self.configure(project, &w, EndpointChange::Delete).await?;
         }
-        Ok(deleted == 1)
+        Ok(deleted)
     }
 }
 

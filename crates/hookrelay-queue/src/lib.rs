@@ -23,6 +23,7 @@ mod error;
 mod migrate;
 mod queue;
 mod scripts;
+mod webhooks;
 
 pub use backend::{BackendSettings, HeldJobs, RedisBackend, spawn_lease_keeper};
 pub use endpoints::{EndpointChange, EndpointConfig};
@@ -31,3 +32,4 @@ pub use queue::{
     Ack, AckOutcome, Claimed, ClaimedJob, DeliveryView, EnqueueOutcome, NewDelivery, Queue,
     QueueStats, RedeliverOutcome,
 };
+pub use webhooks::{Replaced, StoredWebhooks};

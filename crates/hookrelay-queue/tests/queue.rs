@@ -335,7 +335,7 @@ async fn a_backlog_far_past_lua_unpack_limits_drains_in_bounded_chunks() {
 #[tokio::test]
 async fn an_event_id_enqueues_once() {
     let (server, queue) = setup().await;
-    let key = queue.keys().event("p", "evt-1");
+    let key = "evt-1";
     let ds = vec![NewDelivery {
         job: job("d1"),
         event_id: Some("evt-1".into()),
@@ -343,7 +343,7 @@ async fn an_event_id_enqueues_once() {
     let first = queue
         .enqueue(
             "p",
-            Some(&key),
+            Some(key),
             "{\"id\":\"evt-1\",\"deliveries\":[\"d1\"]}",
             &ds,
         )
@@ -357,7 +357,7 @@ async fn an_event_id_enqueues_once() {
     let second = queue
         .enqueue(
             "p",
-            Some(&key),
+            Some(key),
             "{\"id\":\"evt-1\",\"deliveries\":[\"d2\"]}",
             &ds2,
         )

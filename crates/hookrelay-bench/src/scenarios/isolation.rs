@@ -5,8 +5,9 @@
 //! 2. hanging: a second webhook whose receiver never answers (10 s timeout) gets 20
 //!    events/s while the bench webhook keeps its 50/s — the bench webhook's latency again,
 //!    and whether every one of its deliveries arrived;
-//! 3. burst: 100,000 events for the bench webhook are enqueued at once, then a third
-//!    webhook (its own receiver) gets 50 events/s while that backlog drains — its latency.
+//! 3. burst: 100,000 events for the bench webhook wait (enqueued while no worker runs), then
+//!    the worker starts and a third webhook (its own receiver) gets 50 events/s while that
+//!    backlog drains — its latency.
 //!
 //! Then the claim's cost with many endpoints holding ready work: one claim script round
 //! trip with 1 endpoint against 10,000 (each endpoint a webhook with waiting jobs).
@@ -95,15 +96,18 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
         count(hang.count() as u64),
     );
 
-    // 3. burst on the bench webhook, another webhook publishing meanwhile
+    // 3. burst on the bench webhook (built while no worker runs), then the worker starts and
+    // another webhook publishes meanwhile
+    s.stack.stop_workers();
     let url = s.stack.redis_url();
     let (enqueued, took) =
         enqueue_direct(&url, BURST, opts.enqueue_concurrency, opts.pad_bytes).await?;
     let waiting = s.stack.ready_len().await?;
+    s.stack.start_workers(opts.workers).await?;
     let b_base = other.count();
     let b = publish_paced_to(&s.api, Some("b"), 50.0, DURING_BURST, 64).await;
-    wait_delivered(&other, b_base + b.accepted).await;
     let still = s.stack.ready_len().await?;
+    wait_delivered(&other, b_base + b.accepted).await;
     let b_d = Deliveries::of(&other.hits_since(b_base as usize));
     let mut t = Table::new(
         "a burst on one webhook, another webhook at 50 events/s meanwhile",
@@ -114,7 +118,7 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
         format!("{} in {:.1} s", count(enqueued), took.as_secs_f64()),
     ]);
     t.row([
-        "A's jobs waiting when B started / when B's last arrived".to_owned(),
+        "A's jobs waiting when B started / when B's last was published".to_owned(),
         format!("{} / {}", thousands(waiting), thousands(still)),
     ]);
     t.row(["B's events".to_owned(), count(b.accepted)]);
@@ -134,7 +138,7 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
         if b_d.latency.at(99.0) <= 50_000 && still > 0 {
             "met"
         } else if still == 0 {
-            "A had drained before B finished: run again with a larger burst"
+            "A had drained before B's last event: run again with a larger burst"
         } else {
             "missed"
         }

@@ -32,7 +32,7 @@ local status, next_at, next_raw, last_error = ARGV[4], ARGV[7], ARGV[8], ARGV[11
 local index_failed = true
 local verdict = ARGV[15]
 local st = redis.call('HMGET', e.state, 'deleted', 'enabled', 'failing_since', 'failures',
-  'circuit', 'opens')
+  'circuit', 'opens', 'last_success_at')
 if st[1] == '1' then
   -- The webhook was deleted: the delivery ends here, and no recovery brings it back.
   if status ~= 'succeeded' then
@@ -43,7 +43,8 @@ elseif verdict == 'success' then
   if (tonumber(st[4]) or 0) > 0 or (st[3] or '') ~= '' or (st[5] or '') ~= '' then
     redis.call('HSET', e.state, 'failures', 0, 'last_success_at', now, 'failing_since', '',
       'circuit', '', 'circuit_until', '', 'opens', 0)
-  else
+  elseif now - (tonumber(st[7]) or 0) >= 1000 then
+    -- The time of the last success, to the second: not a write per delivery.
     redis.call('HSET', e.state, 'last_success_at', now)
   end
 elseif verdict == 'broken' or verdict == 'rejected' then

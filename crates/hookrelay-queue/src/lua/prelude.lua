@@ -146,6 +146,20 @@ local function refresh(e, now, default_cap)
   return place(e, assess(e, now, default_cap))
 end
 
+-- Hold a job for the worker: in flight, its holder, both leases, one slot, one rate slot.
+local function claim_job(e, s, now, deadline, mine, id, attempt, raw)
+  redis.call('HSET', KEYS[INFLIGHT], id, raw)
+  redis.call('HSET', KEYS[HOLDERS], id, mine .. attempt)
+  redis.call('ZADD', KEYS[LEASES], deadline, lease_member(e, id))
+  redis.call('ZADD', e.leases, deadline, id)
+  s.slots = s.slots - 1
+  if s.rate then
+    s.tat = math.max(s.tat, now) + 1000 / s.rate
+    redis.call('HSET', e.state, 'tat', math.floor(s.tat))
+  end
+  return id, raw
+end
+
 -- Take the endpoint's next ready job for the worker whose holder prefix is `mine`, under a
 -- lease until `deadline`. Returns id, raw for a job; nil, nil, reason for a value that is not
 -- a JSON object with a string "id" (moved to the dead list with the reason); nil when the
@@ -153,8 +167,17 @@ end
 local function take_one(e, s, now, deadline, mine)
   local raw = redis.call('RPOP', e.ready)
   if not raw then return nil end
+  -- Jobs written by hookrelay start with {"v":N,"id":"…" and carry "attempt":N at the top
+  -- level (a quote inside a JSON string is escaped, so neither pattern can match inside
+  -- one): read both without decoding the whole job. Anything else is decoded to say why.
+  local id = string.match(raw, '^{"v":%d+,"id":"([^"\\|]+)"')
+  local attempt = id and string.match(raw, '"attempt":(%d+)')
+  if id and attempt and redis.call('HEXISTS', KEYS[INFLIGHT], id) == 0 then
+    return claim_job(e, s, now, deadline, mine, id, attempt, raw)
+  end
   local ok, job = pcall(cjson.decode, raw)
-  local id, reason = nil, nil
+  local reason = nil
+  id = nil
   if not ok then
     reason = 'not valid JSON'
   elseif type(job) ~= 'table' then
@@ -171,16 +194,7 @@ local function take_one(e, s, now, deadline, mine)
     redis.call('LPUSH', KEYS[DEAD], cjson.encode({reason = reason, at = now, raw = raw}))
     return nil, nil, reason
   end
-  redis.call('HSET', KEYS[INFLIGHT], id, raw)
-  redis.call('HSET', KEYS[HOLDERS], id, mine .. tostring(job['attempt']))
-  redis.call('ZADD', KEYS[LEASES], deadline, lease_member(e, id))
-  redis.call('ZADD', e.leases, deadline, id)
-  s.slots = s.slots - 1
-  if s.rate then
-    s.tat = math.max(s.tat, now) + 1000 / s.rate
-    redis.call('HSET', e.state, 'tat', math.floor(s.tat))
-  end
-  return id, raw
+  return claim_job(e, s, now, deadline, mine, id, tostring(job['attempt']), raw)
 end
 
 -- After taking jobs from an endpoint that `refresh` found servable: out of the ring once it
