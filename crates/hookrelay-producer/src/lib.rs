@@ -15,6 +15,6 @@ mod registry;
 
 pub use api::{ApiSettings, AppState, DEFAULT_BODY_LIMIT, app};
 pub use error::ProducerError;
-pub use metrics::Metrics;
+pub use metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics};
 pub use publisher::{EventIn, PublishAnswer, Published, Publisher};
 pub use registry::{Registry, check_webhook};

@@ -2,6 +2,7 @@
 //! attempt, and the steps of an attempt — send, classify, record, reschedule or finish.
 
 pub mod http;
+pub mod metrics;
 mod runtime;
 
 pub use runtime::{WorkerError, WorkerSettings, run, worker_name};
