@@ -804,3 +804,45 @@ fn dockerignore_excludes_every_target_folder() {
     let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
     assert!(dockerfile.contains("--locked"), "{dockerfile}");
 }
+
+#[tokio::test]
+async fn the_publish_example_enqueues_without_the_api() {
+    let redis = RedisServer::start();
+    let env = Env::new(&redis);
+    let serve = env.spawn("serve").await;
+    let api = Api::new(&serve.base);
+    let rx = Receiver::start(Reply::Status(200)).await;
+    api.create_webhook(P, webhook("from-rust", &rx.url("/r"), "built"))
+        .await;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "hookrelay-producer",
+            "--example",
+            "publish",
+            "--",
+            P,
+            "built",
+            "deployment",
+            "d1",
+        ])
+        .current_dir(root())
+        .env("HOOKRELAY_REDIS_URL", redis.url())
+        .env("HOOKRELAY_KEY_PREFIX", "hr")
+        .output()
+        .expect("cargo run --example publish");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let answer: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    let ids = answer["deliveries"].as_array().unwrap();
+    assert_eq!(ids.len(), 1, "{stdout}");
+    let id = ids[0].as_str().unwrap();
+    assert!(stdout.contains(&format!("{id} ")), "{stdout}");
+    api.wait_status(P, id, "succeeded", Duration::from_secs(20))
+        .await;
+    let got = rx.wait_for_requests(1, Duration::from_secs(5)).await;
+    assert_eq!(got[0].json()["data"]["request_id"], "r-1");
+}
