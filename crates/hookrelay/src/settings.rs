@@ -593,6 +593,10 @@ fn type_error(o: &Origins, e: config::ConfigError) -> SettingsError {
         } => {
             // A string from the environment is quoted as given; anything else is shown as
             // config read it. Secrets are never of a numeric type, so nothing secret is echoed.
+            let expected = match expected {
+                "a floating point" => "a number",
+                other => other,
+            };
             SettingsError(format!(
                 "{}: must be {expected}, got {unexpected}",
                 o.name(&key)
@@ -681,7 +685,7 @@ mod tests {
         check(
             "HOOKRELAY_RETRY_MULTIPLIER",
             "abc",
-            "HOOKRELAY_RETRY_MULTIPLIER: must be",
+            "HOOKRELAY_RETRY_MULTIPLIER: must be a number, got string \"abc\"",
         );
         check(
             "HOOKRELAY_RETRY_MULTIPLIER",
