@@ -15,11 +15,13 @@ COPY crates/hookrelay-worker/Cargo.toml crates/hookrelay-worker/
 COPY crates/hookrelay-testkit/Cargo.toml crates/hookrelay-testkit/
 COPY crates/hookrelay-bench/Cargo.toml crates/hookrelay-bench/
 COPY tests/Cargo.toml tests/
-RUN for c in crates/*/ tests/; do mkdir -p "$c/src" && echo 'fn main() {}' > "$c/src/main.rs" \
-      && touch "$c/src/lib.rs"; done \
-    && mkdir -p crates/hookrelay-producer/examples \
-    && echo 'fn main() {}' > crates/hookrelay-producer/examples/publish.rs \
-    && cargo build --release --locked --bin hookrelay || true
+RUN for c in hookrelay-core hookrelay-queue hookrelay-producer hookrelay-worker hookrelay-testkit; do \
+      mkdir -p "crates/$c/src" && touch "crates/$c/src/lib.rs"; done \
+    && mkdir -p tests/src crates/hookrelay/src crates/hookrelay-bench/src \
+    && touch tests/src/lib.rs \
+    && echo 'fn main() {}' > crates/hookrelay/src/main.rs \
+    && echo 'fn main() {}' > crates/hookrelay-bench/src/main.rs \
+    && cargo build --release --locked --bin hookrelay
 
 # 2. The real sources; only hookrelay's own crates are compiled again.
 COPY . .

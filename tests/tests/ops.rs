@@ -797,12 +797,35 @@ fn docker_compose_config_is_valid() {
 }
 
 #[test]
-fn dockerignore_excludes_every_target_folder() {
+fn dockerignore_and_dockerfile_cover_the_workspace() {
     let ignore = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
     let lines: Vec<&str> = ignore.lines().map(str::trim).collect();
     assert!(lines.contains(&"**/target"), "{ignore}");
     let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
     assert!(dockerfile.contains("--locked"), "{dockerfile}");
+    assert!(
+        dockerfile.contains("strip target/release/hookrelay"),
+        "{dockerfile}"
+    );
+    // The dependency layer is built from every member's manifest: a member missing there
+    // would fail the image build.
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let members: Vec<&str> = manifest
+        .split("members = [")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .unwrap()
+        .split(',')
+        .map(|m| m.trim().trim_matches('"'))
+        .filter(|m| !m.is_empty())
+        .collect();
+    assert!(members.len() >= 7, "{members:?}");
+    for m in members {
+        assert!(
+            dockerfile.contains(&format!("COPY {m}/Cargo.toml {m}/")),
+            "Dockerfile does not copy {m}/Cargo.toml"
+        );
+    }
 }
 
 #[tokio::test]

@@ -47,7 +47,7 @@ fn help(keys: &[&str], example: &str) -> String {
     name = "hookrelay",
     version,
     about = "Durable webhook delivery on Redis",
-    after_help = help(&[], "hookrelay serve    (then: hookrelay <command> --help)")
+    after_help = "Each command's --help lists the HOOKRELAY_* settings it reads, with defaults, and an example.\n\nExample:\n  HOOKRELAY_API_TOKEN=change-me-please hookrelay serve"
 )]
 struct Cli {
     /// A TOML settings file (names as in config/default.toml). Also HOOKRELAY_CONFIG.
