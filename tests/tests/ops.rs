@@ -869,3 +869,68 @@ async fn the_publish_example_enqueues_without_the_api() {
     let got = rx.wait_for_requests(1, Duration::from_secs(5)).await;
     assert_eq!(got[0].json()["data"]["request_id"], "r-1");
 }
+
+/// The first fenced block of `lang` after `marker` in the README.
+fn readme_block(marker: &str, lang: &str) -> String {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let after = readme
+        .split(marker)
+        .nth(1)
+        .unwrap_or_else(|| panic!("README has no {marker:?}"));
+    let start = after
+        .find(&format!("```{lang}\n"))
+        .unwrap_or_else(|| panic!("no {lang} block after {marker:?}"));
+    let body = &after[start + lang.len() + 4..];
+    body[..body.find("```").unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn the_readme_snippets_for_curl_and_python_work_as_written() {
+    let redis = RedisServer::start();
+    let serve = Env::new(&redis).spawn("serve").await;
+    let api = Api::new(&serve.base);
+    let rx = Receiver::start(Reply::Status(200)).await;
+    let mut w = webhook("readme", &rx.url("/r"), "deployment_request_finished");
+    w["object_name"] = json!("deployment-1");
+    api.create_webhook("demo", w).await;
+    let host = |code: String| code.replace("http://hookrelay:8080", &serve.base);
+
+    let curl = host(readme_block(
+        "Through the API, from a shell (`curl`):",
+        "sh",
+    ));
+    let (publish, lookup) = curl.split_once("# →").unwrap();
+    let run_sh = |script: &str| {
+        let out = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", script])
+            .env("HOOKRELAY_API_TOKEN", hookrelay_tests::TOKEN)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}\n{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let answer: Value = serde_json::from_str(&run_sh(publish)).unwrap();
+    assert_eq!(answer["id"], "evt-r-1", "{answer}");
+    let id = answer["deliveries"][0].as_str().unwrap().to_owned();
+    let lookup = lookup
+        .split_once('\n')
+        .map(|(_, rest)| rest)
+        .unwrap()
+        .replace("<delivery id>", &id);
+    let d: Value = serde_json::from_str(&run_sh(&lookup)).unwrap();
+    assert_eq!(d["id"], id.as_str(), "{d}");
+    api.wait_status("demo", &id, "succeeded", Duration::from_secs(20))
+        .await;
+
+    // The Python snippet publishes the same event id: the same delivery, nothing new queued.
+    let python = host(readme_block("From Python (`requests`):", "python"));
+    let out = Command::new("python3")
+        .args(["-c", &python])
+        .env("HOOKRELAY_API_TOKEN", hookrelay_tests::TOKEN)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "succeeded");
+    assert_eq!(rx.count(), 1, "the id made the second publish a duplicate");
+}
