@@ -529,6 +529,17 @@ async fn every_metric_the_dashboard_queries_exists_after_a_real_delivery() {
     )
     .await;
     let names = exposed(&page);
+    let content_type = reqwest::get(format!("{}/metrics", serve.base))
+        .await
+        .unwrap()
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
     let dashboard: Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("deploy/grafana/dashboards/hookrelay.json")).unwrap(),
     )

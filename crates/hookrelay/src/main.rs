@@ -232,10 +232,20 @@ struct Gate {
 
 async fn gated(State(gate): State<Gate>, req: Request) -> Response {
     if let Some(app) = gate.app.get() {
-        return match app.clone().oneshot(req).await {
+        let metrics = req.uri().path() == "/metrics";
+        let mut response = match app.clone().oneshot(req).await {
             Ok(r) => r,
             Err(never) => match never {},
         };
+        if metrics && response.status().is_success() {
+            // The page is OpenMetrics text (what prometheus-client writes); say so, so that
+            // Prometheus reads counters' `_total` samples with their declared type.
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(hookrelay_producer::METRICS_CONTENT_TYPE),
+            );
+        }
+        return response;
     }
     let error = "redis unavailable: not connected yet";
     let body = if req.uri().path() == "/health" {
