@@ -945,3 +945,113 @@ async fn the_readme_snippets_for_curl_and_python_work_as_written() {
     assert_eq!(text(&out.stdout).trim(), "succeeded");
     assert_eq!(rx.count(), 1, "the id made the second publish a duplicate");
 }
+
+/// The README quick start, run as written but on free ports, with the test's Redis and a
+/// token given (so nothing is written under `.data/`): a signed delivery must show in
+/// `hookrelay receive` within the first minute.
+#[tokio::test]
+async fn the_readme_quick_start_shows_a_signed_delivery_in_receive() {
+    let redis = RedisServer::start();
+    let block = readme_block("three terminals:", "sh");
+    let parts: Vec<&str> = block.trim().split("\n\n").collect();
+    assert_eq!(parts.len(), 3, "three terminals: {block}");
+    let commands = |part: &str| -> Vec<String> {
+        // Comment lines out; continued lines joined.
+        part.replace("\\\n", " ")
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let (api_port, rx_port) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("hookrelay-ops-qs-{api_port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret_file = dir.join("hook-secret");
+    let bin = binary();
+    let local = |c: &str| {
+        c.replace("localhost:8080", &format!("127.0.0.1:{api_port}"))
+            .replace("9000", &rx_port.to_string())
+            .replace("/tmp/hook-secret", secret_file.to_str().unwrap())
+            .replace("$(cat .data/api-token)", hookrelay_tests::TOKEN)
+            .replace("hookrelay receive", &format!("{} receive", bin.display()))
+            .replace("hookrelay publish", &format!("{} publish", bin.display()))
+    };
+    let mut vars = vec![
+        ("HOOKRELAY_REDIS_URL".to_string(), redis.url()),
+        (
+            "HOOKRELAY_API_TOKEN".to_string(),
+            hookrelay_tests::TOKEN.to_string(),
+        ),
+        (
+            "HOOKRELAY_LISTEN".to_string(),
+            format!("127.0.0.1:{api_port}"),
+        ),
+    ];
+    for var in ["CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"] {
+        if let Ok(value) = std::env::var(var) {
+            vars.push((var.into(), value));
+        }
+    }
+    let started = std::time::Instant::now();
+
+    // Terminal 1.
+    let serve_cmd = commands(parts[0]);
+    assert_eq!(serve_cmd.len(), 1, "{serve_cmd:?}");
+    let serve_script = format!(
+        "cd {} && exec env {}",
+        root().display(),
+        local(&serve_cmd[0])
+    );
+    let mut serve = Bg::start(Path::new("bash"), &["-c", &serve_script], &vars);
+
+    // Terminal 2.
+    let rx_cmds = commands(parts[1]);
+    assert_eq!(rx_cmds.len(), 2, "{rx_cmds:?}");
+    let out = Command::new("bash")
+        .args(["-c", &local(&rx_cmds[0])])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let receive = Bg::start(
+        Path::new("bash"),
+        &["-c", &format!("exec {}", local(&rx_cmds[1]))],
+        &[],
+    );
+    receive
+        .wait_stdout("listening on", Duration::from_secs(10))
+        .await;
+    wait_http(
+        &format!("http://127.0.0.1:{api_port}/health"),
+        200,
+        Duration::from_secs(300),
+    )
+    .await;
+
+    // Terminal 3.
+    let script = commands(parts[2])
+        .iter()
+        .map(|c| local(c))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}\n{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    let answer: Value = serde_json::from_str(printed.lines().last().unwrap()).unwrap();
+    let id = answer["deliveries"][0].as_str().unwrap().to_owned();
+
+    let shown = receive
+        .wait_stdout("signature: verified", Duration::from_secs(60))
+        .await;
+    assert!(shown.contains(&format!("webhook-id: {id}")), "{shown}");
+    assert!(shown.contains("\"request_id\": \"r-1\""), "{shown}");
+    println!(
+        "README quick start: signed delivery shown {:?} after start (binary already built)",
+        started.elapsed()
+    );
+    assert_eq!(serve.terminate(Duration::from_secs(40)).await, Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
