@@ -283,6 +283,12 @@ fn help_of_every_command_lists_its_settings_and_an_example() {
         (&["recover"], &["HOOKRELAY_REDIS_URL", "--since 2h"]),
         (&["deliveries"], &["HOOKRELAY_REDIS_URL"]),
         (&["webhooks"], &["HOOKRELAY_REDIS_URL"]),
+        (&["deliveries", "get"], &["HOOKRELAY_REDIS_URL"]),
+        (
+            &["deliveries", "list"],
+            &["HOOKRELAY_KEY_PREFIX", "--status failed"],
+        ),
+        (&["webhooks", "list"], &["HOOKRELAY_REDIS_URL"]),
     ];
     for (args, wanted) in commands {
         let mut a = args.to_vec();
@@ -295,7 +301,7 @@ fn help_of_every_command_lists_its_settings_and_an_example() {
             .nth(1)
             .unwrap_or_else(|| panic!("{args:?} --help has no example: {help}"));
         assert!(
-            example.contains(&format!("hookrelay {}", args[0]))
+            example.contains(&format!("hookrelay {}", args.join(" ")))
                 || example.contains(&format!("hookrelay --config hookrelay.toml {}", args[0])),
             "{args:?}: {example}"
         );

@@ -37,6 +37,7 @@ pub struct QueueArgs {
 #[derive(clap::Subcommand, Debug)]
 pub enum DeliveriesCommand {
     /// One delivery with every attempt, as JSON.
+    #[command(after_help = crate::help(crate::REDIS, "hookrelay deliveries get --project demo 48b920ec-7433-4fb2-ad2d-6cb007547770"))]
     Get {
         /// Project.
         #[arg(long)]
@@ -45,6 +46,7 @@ pub enum DeliveriesCommand {
         id: String,
     },
     /// A project's deliveries, newest first.
+    #[command(after_help = crate::help(crate::REDIS, "hookrelay deliveries list --project demo --webhook hook-1 --status failed --limit 50"))]
     List {
         /// Project.
         #[arg(long)]
@@ -68,6 +70,7 @@ pub enum DeliveriesCommand {
 #[derive(clap::Subcommand, Debug)]
 pub enum WebhooksCommand {
     /// A project's webhooks (secrets and protected header values never shown).
+    #[command(after_help = crate::help(crate::REDIS, "hookrelay webhooks list --project demo"))]
     List {
         /// Project.
         #[arg(long)]
