@@ -171,6 +171,28 @@ fn a_typo_in_the_settings_file_stops_start_up_naming_the_key_and_the_closest_nam
     );
     assert!(!err.contains("HOOKRELAY_CONCURRENCY"), "{err}");
 
+    // A fraction where a whole number is wanted, and a [section], are refused too.
+    std::fs::write(&file, "concurrency = 1.5\n").unwrap();
+    let out = run(&[], &["--config", file.to_str().unwrap(), "settings"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "concurrency in {}: must be an integer, got 1.5",
+            file.display()
+        )),
+        "{err}"
+    );
+    std::fs::write(&file, "[retry]\nmax_attempts = 3\n").unwrap();
+    let out = run(&[], &["--config", file.to_str().unwrap(), "settings"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("unknown setting `retry` (settings are top-level")
+            && err.contains("did you mean `retry_"),
+        "{err}"
+    );
+
     // The same through the environment is named by the variable, and beats the file.
     std::fs::write(&file, "concurrency = 12\n").unwrap();
     let env = [(

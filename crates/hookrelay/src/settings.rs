@@ -183,6 +183,21 @@ struct Raw {
     log_format: String,
 }
 
+/// The settings whose values are whole numbers.
+const INTEGER_KEYS: &[&str] = &[
+    "concurrency",
+    "endpoint_concurrency",
+    "disable_after_secs",
+    "retry_max_attempts",
+    "retry_initial_interval_ms",
+    "retry_max_interval_ms",
+    "recovery_timeout_ms",
+    "retention_secs",
+    "body_limit_bytes",
+    "max_response_body_bytes",
+    "shutdown_timeout_ms",
+];
+
 /// Where each setting's value came from, to name it in messages.
 struct Origins {
     file: Option<String>,
@@ -217,9 +232,19 @@ pub fn env_name(key: &str) -> String {
     format!("HOOKRELAY_{}", key.to_ascii_uppercase())
 }
 
-/// The known name closest to `unknown` (edit distance), for "did you mean".
+/// The known name closest to `unknown`, for "did you mean": the shortest name that contains
+/// it (`retry` → a `retry_…` setting), else the one at the smallest edit distance.
 fn closest(unknown: &str) -> &'static str {
     let unknown = unknown.to_ascii_lowercase();
+    if unknown.len() >= 3
+        && let Some(name) = SPECS
+            .iter()
+            .map(|s| s.name)
+            .filter(|name| name.contains(unknown.as_str()))
+            .min_by_key(|name| name.len())
+    {
+        return name;
+    }
     SPECS
         .iter()
         .map(|s| s.name)
@@ -310,12 +335,20 @@ impl Settings {
             let table = only_file
                 .try_deserialize::<HashMap<String, config::Value>>()
                 .map_err(|e| SettingsError(format!("config file {path:?}: {e}")))?;
-            let mut keys: Vec<String> = table.into_keys().collect();
+            let mut keys: Vec<String> = table.keys().cloned().collect();
             keys.sort();
             for key in &keys {
                 if !SPECS.iter().any(|s| s.name == key) {
+                    let section = if table
+                        .get(key)
+                        .is_some_and(|v| matches!(v.kind, config::ValueKind::Table(_)))
+                    {
+                        " (settings are top-level `name = value` lines, without [sections])"
+                    } else {
+                        ""
+                    };
                     return Err(SettingsError(format!(
-                        "config file {path:?}: unknown setting `{key}`; did you mean `{}`?",
+                        "config file {path:?}: unknown setting `{key}`{section}; did you mean `{}`?",
                         closest(key)
                     )));
                 }
@@ -337,6 +370,17 @@ impl Settings {
         let built = builder
             .build()
             .map_err(|e| SettingsError(format!("reading settings: {e}")))?;
+        // config would round 1.5 to 2 for an integer setting; a fraction is a mistake.
+        for key in INTEGER_KEYS {
+            if let Ok(v) = built.get::<config::Value>(key)
+                && let config::ValueKind::Float(f) = v.kind
+            {
+                return Err(SettingsError(format!(
+                    "{}: must be an integer, got {f}",
+                    origins.name(key)
+                )));
+            }
+        }
         let raw: Raw = built
             .try_deserialize()
             .map_err(|e| type_error(&origins, e))?;
@@ -754,6 +798,21 @@ mod tests {
             s.warnings
         );
         assert_eq!(s.concurrency, 64);
+    }
+
+    #[test]
+    fn suggestions() {
+        for (unknown, want) in [
+            ("concurency", "concurrency"),
+            ("CONCURRENCY_", "concurrency"),
+            ("retry", "retry_multiplier"),
+            ("redis", "redis_url"),
+            ("prefix", "key_prefix"),
+            ("metrics_port", "metrics_listen"),
+            ("token", "api_token"),
+        ] {
+            assert_eq!(closest(unknown), want, "{unknown}");
+        }
     }
 
     #[test]
