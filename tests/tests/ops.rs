@@ -1083,3 +1083,40 @@ async fn the_readme_quick_start_shows_a_signed_delivery_in_receive() {
     assert_eq!(serve.terminate(Duration::from_secs(40)).await, Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What can be checked of docker-compose.yml without docker: every hookrelay service restarts
+/// by itself, workers serve their metrics where deploy/prometheus.yml scrapes them, the
+/// metrics services are behind a profile, and every file they mount exists.
+#[test]
+fn the_compose_file_wires_restarts_metrics_and_deploy_files() {
+    let mut compose: serde_norway::Value = serde_norway::from_str(
+        &std::fs::read_to_string(root().join("docker-compose.yml")).unwrap(),
+    )
+    .expect("docker-compose.yml is YAML");
+    compose.apply_merge().expect("merge keys");
+    let compose: Value = serde_json::to_value(&compose).unwrap();
+    let services = compose["services"].as_object().unwrap();
+    for name in ["redis", "api", "worker", "prometheus", "grafana"] {
+        let s = &services[name];
+        assert_eq!(s["restart"], "unless-stopped", "{name}: {s}");
+    }
+    assert_eq!(services["api"]["command"], json!(["api"]));
+    assert_eq!(services["worker"]["command"], json!(["worker"]));
+    assert_eq!(
+        services["worker"]["environment"]["HOOKRELAY_METRICS_LISTEN"],
+        "0.0.0.0:9090"
+    );
+    assert_eq!(
+        services["api"]["environment"]["HOOKRELAY_LISTEN"],
+        "0.0.0.0:8080"
+    );
+    for name in ["prometheus", "grafana"] {
+        assert_eq!(services[name]["profiles"], json!(["metrics"]), "{name}");
+        for volume in services[name]["volumes"].as_array().unwrap() {
+            let host = volume.as_str().unwrap().split(':').next().unwrap();
+            assert!(root().join(host).exists(), "{name} mounts missing {host}");
+        }
+    }
+    let redis_cmd = services["redis"]["command"].to_string();
+    assert!(redis_cmd.contains("appendonly") && redis_cmd.contains("noeviction"));
+}
