@@ -980,7 +980,7 @@ async fn the_readme_snippets_for_curl_and_python_work_as_written() {
 #[tokio::test]
 async fn the_readme_quick_start_shows_a_signed_delivery_in_receive() {
     let redis = RedisServer::start();
-    let block = readme_block("three terminals:", "sh");
+    let block = readme_block("three terminals, each at the repository's root:", "sh");
     let parts: Vec<&str> = block.trim().split("\n\n").collect();
     assert_eq!(parts.len(), 3, "three terminals: {block}");
     let commands = |part: &str| -> Vec<String> {
