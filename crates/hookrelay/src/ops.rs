@@ -245,7 +245,15 @@ pub async fn deliveries(settings: &Settings, cmd: DeliveriesCommand) -> anyhow::
             let mut found: Vec<DeliveryView> = Vec::new();
             let mut offset = 0;
             const PAGE: usize = 500;
+            // A filter that matches little must not read a whole large index.
+            const SCAN_LIMIT: usize = 100_000;
             while found.len() < limit {
+                if offset >= SCAN_LIMIT {
+                    eprintln!(
+                        "(looked at the newest {SCAN_LIMIT} deliveries only; narrow the filter or use the API)"
+                    );
+                    break;
+                }
                 let ids = q.delivery_ids(&project, offset, PAGE).await?;
                 if ids.is_empty() {
                     break;
