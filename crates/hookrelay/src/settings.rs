@@ -331,10 +331,10 @@ impl Settings {
             let only_file = config::Config::builder()
                 .add_source(config::File::new(path, config::FileFormat::Toml))
                 .build()
-                .map_err(|e| SettingsError(format!("config file {path:?}: {e}")))?;
+                .map_err(|e| file_error(path, &e))?;
             let table = only_file
                 .try_deserialize::<HashMap<String, config::Value>>()
-                .map_err(|e| SettingsError(format!("config file {path:?}: {e}")))?;
+                .map_err(|e| file_error(path, &e))?;
             let mut keys: Vec<String> = table.keys().cloned().collect();
             keys.sort();
             for key in &keys {
@@ -626,6 +626,18 @@ impl Settings {
     }
 }
 
+/// A file that is not valid TOML. The parser's message quotes the offending line, which may
+/// hold a secret (a token with its closing quote missing): only where and what is kept.
+fn file_error(path: &str, e: &config::ConfigError) -> SettingsError {
+    let text = e.to_string();
+    let kept: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains('|') && !l.starts_with("in "))
+        .collect();
+    SettingsError(format!("config file {path:?}: {}", kept.join(": ")))
+}
+
 /// A value of the wrong type, named by where it came from.
 fn type_error(o: &Origins, e: config::ConfigError) -> SettingsError {
     match e {
@@ -798,6 +810,22 @@ mod tests {
             s.warnings
         );
         assert_eq!(s.concurrency, 64);
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_is_reported_without_its_lines() {
+        let dir = std::env::temp_dir().join(format!("hookrelay-settings-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let file = dir.join("broken.toml");
+        let _ = std::fs::write(&file, "api_token = \"abc-secret-token\n");
+        let path = file.to_string_lossy().into_owned();
+        let err = Settings::load_from(Some(&path), Vec::new())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(err.contains("TOML parse error at line 1"), "{err}");
+        assert!(!err.contains("abc-secret-token"), "{err}");
     }
 
     #[test]
