@@ -10,7 +10,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 # The official UbiOps and Standard Webhooks clients, for the compatibility tests. Where the
 # system Python refuses packages (Debian's "externally managed" one), use a venv instead.
-if ! python3 -c 'import ubiops, standardwebhooks' >/dev/null 2>&1; then
+if ! python3 -c 'import ubiops, standardwebhooks, requests' >/dev/null 2>&1; then
   if ! python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt; then
     python3 -m venv tests/.venv
     tests/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt

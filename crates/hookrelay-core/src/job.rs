@@ -67,6 +67,10 @@ pub struct Job {
     /// asked to wait with `Retry-After`, or the webhook was disabled while it ran).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub deferred: u32,
+    /// When the event was published (ms since the epoch; 0 in jobs written without it), for
+    /// the publish → delivered latency.
+    #[serde(default, skip_serializing_if = "is_zero_ms")]
+    pub created_at_ms: i64,
     /// Whether a failed attempt is tried again.
     #[serde(default)]
     pub retry: bool,
@@ -116,6 +120,10 @@ struct VersionOnly {
 }
 
 fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero_ms(n: &i64) -> bool {
     *n == 0
 }
 
@@ -202,6 +210,7 @@ mod tests {
             endpoint: "ep".into(),
             attempt: 1,
             deferred: 0,
+            created_at_ms: 0,
             retry: true,
             request: JobRequest {
                 url: "http://example.com/".into(),

@@ -5,16 +5,20 @@
 //! - [`Publisher`]: validate an event, match webhooks, render bodies, enqueue one delivery
 //!   per match; also webhook tests, redelivery and recovery. The API and
 //!   `hookrelay publish` both use it;
+//! - [`Producer`]: the thin facade for other Rust services: connect, `publish(event)` →
+//!   delivery ids, look a delivery up (`cargo run -p hookrelay-producer --example publish`);
 //! - [`app`]: the HTTP router, `/v2.1/…` plus `/health`, `/metrics`, `/openapi.json`, `/ui`.
 
 pub mod api;
 mod error;
 mod metrics;
+mod producer;
 mod publisher;
 mod registry;
 
 pub use api::{ApiSettings, AppState, DEFAULT_BODY_LIMIT, app};
 pub use error::ProducerError;
-pub use metrics::Metrics;
+pub use metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics};
+pub use producer::Producer;
 pub use publisher::{EventIn, PublishAnswer, Published, Publisher};
 pub use registry::{Registry, check_webhook};

@@ -1,156 +1,223 @@
-//! The API process's own counters, and the Prometheus text of `/metrics`: these counters plus
-//! the queue depth read from Redis at scrape time.
+//! The API process's own metrics, and the Prometheus exposition of `/metrics`, written by the
+//! `prometheus-client` library: these counters, any registry the binary adds (the worker's,
+//! when API and worker share a process), and the queue depth read from Redis at scrape time.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use hookrelay_queue::QueueStats;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
-/// Counters kept by one API process since it started.
-#[derive(Debug, Default)]
+/// The content type of the exposition (OpenMetrics text, which Prometheus reads).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Label of the HTTP answers counter: the status class, `2xx` …
+type ClassLabel = Vec<(&'static str, &'static str)>;
+
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Metrics kept by one API process since it started.
+#[derive(Debug)]
 pub struct Metrics {
-    events_published: AtomicU64,
-    events_duplicate: AtomicU64,
-    deliveries_enqueued: AtomicU64,
-    tests_enqueued: AtomicU64,
-    redeliveries: AtomicU64,
-    /// HTTP answers by status class: index 0 = 1xx … 4 = 5xx.
-    responses: [AtomicU64; 5],
+    events_published: Counter,
+    events_duplicate: Counter,
+    deliveries_enqueued: Counter,
+    tests_enqueued: Counter,
+    redeliveries: Counter,
+    responses: Family<ClassLabel, Counter>,
+    registry: Registry,
+    /// More registries shown on the same page (the worker's, in `serve`).
+    extra: Mutex<Vec<&'static Registry>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("hookrelay");
+        let m = Self {
+            events_published: Counter::default(),
+            events_duplicate: Counter::default(),
+            deliveries_enqueued: Counter::default(),
+            tests_enqueued: Counter::default(),
+            redeliveries: Counter::default(),
+            responses: Family::default(),
+            registry: Registry::default(),
+            extra: Mutex::new(Vec::new()),
+        };
+        registry.register(
+            "events_published",
+            "Events published through this process (duplicates excluded)",
+            m.events_published.clone(),
+        );
+        registry.register(
+            "events_duplicate",
+            "Events whose id had been published before; nothing was enqueued",
+            m.events_duplicate.clone(),
+        );
+        registry.register(
+            "deliveries_enqueued",
+            "Deliveries enqueued by event fan-out in this process",
+            m.deliveries_enqueued.clone(),
+        );
+        registry.register(
+            "tests_enqueued",
+            "Webhook test deliveries enqueued by this process",
+            m.tests_enqueued.clone(),
+        );
+        registry.register(
+            "redeliveries",
+            "Finished deliveries queued again (redeliver and recover)",
+            m.redeliveries.clone(),
+        );
+        // Every class shows from the start, so a rate over it never starts from nothing.
+        for class in CLASSES {
+            let _ = m.responses.get_or_create(&vec![("class", class)]);
+        }
+        registry.register(
+            "http_responses",
+            "HTTP answers of this process by status class",
+            m.responses.clone(),
+        );
+        Self { registry, ..m }
+    }
 }
 
 impl Metrics {
     /// An event was published (not a duplicate) with `deliveries` deliveries.
     pub fn published(&self, deliveries: usize) {
-        self.events_published.fetch_add(1, Ordering::Relaxed);
-        self.deliveries_enqueued
-            .fetch_add(deliveries as u64, Ordering::Relaxed);
+        self.events_published.inc();
+        self.deliveries_enqueued.inc_by(deliveries as u64);
     }
 
     /// An event id was published again; nothing was enqueued.
     pub fn duplicate(&self) {
-        self.events_duplicate.fetch_add(1, Ordering::Relaxed);
+        self.events_duplicate.inc();
     }
 
     /// A webhook test was enqueued.
     pub fn test(&self) {
-        self.tests_enqueued.fetch_add(1, Ordering::Relaxed);
+        self.tests_enqueued.inc();
     }
 
     /// `n` finished deliveries were queued again (redeliver or recover).
     pub fn redelivered(&self, n: usize) {
-        self.redeliveries.fetch_add(n as u64, Ordering::Relaxed);
+        self.redeliveries.inc_by(n as u64);
     }
 
     /// An HTTP answer with this status code was sent.
     pub fn response(&self, status: u16) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
-        self.responses[class].fetch_add(1, Ordering::Relaxed);
+        self.responses
+            .get_or_create(&vec![("class", CLASSES[class])])
+            .inc();
     }
 
-    /// The Prometheus text exposition: counters, then the queue gauges when Redis answered.
+    /// Shows `registry` on the same page, after this process's own metrics. The binary adds
+    /// the worker's registry this way when API and worker run in one process.
+    pub fn include(&self, registry: &'static Registry) {
+        if let Ok(mut extra) = self.extra.lock()
+            && !extra.iter().any(|r| std::ptr::eq(*r, registry))
+        {
+            extra.push(registry);
+        }
+    }
+
+    /// The exposition: this process's metrics, the included registries, then the queue gauges
+    /// when Redis answered (`hookrelay_redis_up` says whether it did).
     pub fn render(&self, stats: Option<QueueStats>) -> String {
-        let mut out = String::with_capacity(2048);
-        let mut counter = |name: &str, help: &str, value: &AtomicU64| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
-            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
-        };
-        counter(
-            "hookrelay_events_published_total",
-            "Events published through this process (duplicates excluded).",
-            &self.events_published,
-        );
-        counter(
-            "hookrelay_events_duplicate_total",
-            "Events whose id had been published before; nothing was enqueued.",
-            &self.events_duplicate,
-        );
-        counter(
-            "hookrelay_deliveries_enqueued_total",
-            "Deliveries enqueued by event fan-out in this process.",
-            &self.deliveries_enqueued,
-        );
-        counter(
-            "hookrelay_tests_enqueued_total",
-            "Webhook test deliveries enqueued by this process.",
-            &self.tests_enqueued,
-        );
-        counter(
-            "hookrelay_redeliveries_total",
-            "Finished deliveries queued again (redeliver and recover).",
-            &self.redeliveries,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP hookrelay_http_responses_total HTTP answers of this process by status class."
-        );
-        let _ = writeln!(out, "# TYPE hookrelay_http_responses_total counter");
-        for (i, n) in self.responses.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "hookrelay_http_responses_total{{class=\"{}xx\"}} {}",
-                i + 1,
-                n.load(Ordering::Relaxed)
+        self.render_with_endpoints(stats, &[])
+    }
+
+    /// [`Metrics::render`] with `hookrelay_endpoints{state}`: webhooks by health state.
+    pub fn render_with_endpoints(
+        &self,
+        stats: Option<QueueStats>,
+        endpoints: &[(hookrelay_core::HealthState, u64)],
+    ) -> String {
+        let mut out = String::with_capacity(4096);
+        let mut scrape = queue_registry(stats);
+        if !endpoints.is_empty() {
+            let family: Family<Vec<(String, String)>, Gauge> = Family::default();
+            for (state, n) in endpoints {
+                family
+                    .get_or_create(&vec![("state".to_owned(), state.as_str().to_owned())])
+                    .set(i64::try_from(*n).unwrap_or(i64::MAX));
+            }
+            scrape.register(
+                "endpoints",
+                "Webhooks by the health state of their endpoint",
+                family,
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP hookrelay_redis_up Whether Redis answered this scrape."
-        );
-        let _ = writeln!(out, "# TYPE hookrelay_redis_up gauge");
-        let _ = writeln!(out, "hookrelay_redis_up {}", u8::from(stats.is_some()));
-        if let Some(s) = stats {
-            let gauges: [(&str, &str, u64); 5] = [
-                ("hookrelay_queue_ready", "Deliveries ready to run.", s.ready),
-                (
-                    "hookrelay_queue_scheduled",
-                    "Retries waiting for their time.",
-                    s.scheduled,
-                ),
-                (
-                    "hookrelay_queue_inflight",
-                    "Deliveries held by workers.",
-                    s.inflight,
-                ),
-                (
-                    "hookrelay_queue_dead",
-                    "Queue values that were not runnable jobs.",
-                    s.dead,
-                ),
-                (
-                    "hookrelay_workers",
-                    "Workers with a heartbeat in the last minute.",
-                    s.workers,
-                ),
-            ];
-            for (name, help, value) in gauges {
-                let _ = writeln!(out, "# HELP {name} {help}");
-                let _ = writeln!(out, "# TYPE {name} gauge");
-                let _ = writeln!(out, "{name} {value}");
+        // Writing into a String cannot fail; the results are checked all the same.
+        let mut ok = encode_registry(&mut out, &self.registry).is_ok();
+        if let Ok(extra) = self.extra.lock() {
+            for r in extra.iter() {
+                ok &= encode_registry(&mut out, r).is_ok();
             }
+        }
+        ok &= encode_registry(&mut out, &scrape).is_ok();
+        ok &= encode_eof(&mut out).is_ok();
+        if !ok {
+            tracing::warn!("metrics exposition could not be written in full");
         }
         out
     }
 }
 
-/// `hookrelay_endpoints{state="…"}`: webhooks by health state.
-pub fn render_endpoint_states(states: &[(hookrelay_core::HealthState, u64)]) -> String {
-    let mut out = String::from(
-        "# HELP hookrelay_endpoints Webhooks by the health state of their endpoint.\n# TYPE hookrelay_endpoints gauge\n",
+/// Gauges measured at scrape time: whether Redis answered, and the queue depth when it did.
+fn queue_registry(stats: Option<QueueStats>) -> Registry {
+    let mut r = Registry::with_prefix("hookrelay");
+    let gauge = |v: u64| {
+        let g: Gauge = Gauge::default();
+        g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        g
+    };
+    r.register(
+        "redis_up",
+        "Whether Redis answered this scrape",
+        gauge(u64::from(stats.is_some())),
     );
-    for (state, n) in states {
-        let _ = writeln!(
-            out,
-            "hookrelay_endpoints{{state=\"{}\"}} {n}",
-            state.as_str()
+    if let Some(s) = stats {
+        r.register("queue_ready", "Deliveries ready to run", gauge(s.ready));
+        r.register(
+            "queue_scheduled",
+            "Retries waiting for their time",
+            gauge(s.scheduled),
+        );
+        r.register(
+            "queue_inflight",
+            "Deliveries held by workers",
+            gauge(s.inflight),
+        );
+        r.register(
+            "queue_dead",
+            "Queue values that were not runnable jobs",
+            gauge(s.dead),
+        );
+        r.register(
+            "workers",
+            "Workers with a heartbeat in the last minute",
+            gauge(s.workers),
         );
     }
-    out
+    r
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::LazyLock;
+
+    static EXTRA: LazyLock<Registry> = LazyLock::new(|| {
+        let mut r = Registry::with_prefix("hookrelay");
+        let c: Counter = Counter::default();
+        c.inc_by(4);
+        r.register("extra_things", "A counter of another part", c);
+        r
+    });
 
     #[test]
     fn renders_counters_and_gauges() {
@@ -159,6 +226,8 @@ mod tests {
         m.response(200);
         m.response(404);
         m.response(503);
+        m.include(&EXTRA);
+        m.include(&EXTRA);
         let text = m.render(Some(QueueStats {
             ready: 7,
             ..Default::default()
@@ -170,8 +239,11 @@ mod tests {
         assert!(text.contains("hookrelay_deliveries_enqueued_total 3\n"));
         assert!(text.contains("hookrelay_http_responses_total{class=\"4xx\"} 1\n"));
         assert!(text.contains("hookrelay_http_responses_total{class=\"5xx\"} 1\n"));
+        assert!(text.contains("hookrelay_http_responses_total{class=\"1xx\"} 0\n"));
         assert!(text.contains("hookrelay_queue_ready 7\n"));
         assert!(text.contains("hookrelay_redis_up 1\n"));
+        assert_eq!(text.matches("hookrelay_extra_things_total 4\n").count(), 1);
+        assert!(text.ends_with("# EOF\n"));
         let down = m.render(None);
         assert!(down.contains("hookrelay_redis_up 0\n"));
         assert!(!down.contains("hookrelay_queue_ready"));

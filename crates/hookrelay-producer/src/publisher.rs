@@ -317,6 +317,8 @@ fn next_job(
     })?;
     let made = view.attempts.iter().map(|a| a.attempt).max().unwrap_or(0);
     job.attempt = made + 1;
+    // Publish → delivered is about the event's first delivery, not a redelivery.
+    job.created_at_ms = 0;
     if job.endpoint.is_empty() {
         // Written before endpoints: the queue of the webhook it was made for, if that
         // webhook still exists under its name; a queue of its own otherwise.
@@ -356,6 +358,7 @@ fn build_job(
         endpoint: webhook.id.clone(),
         attempt: 1,
         deferred: 0,
+        created_at_ms: now_ms,
         retry: webhook.retry,
         request: JobRequest {
             url: webhook.url.clone(),

@@ -24,6 +24,7 @@ fn job(id: &str) -> Job {
         endpoint: "ep-test".into(),
         attempt: 1,
         deferred: 0,
+        created_at_ms: 0,
         retry: false,
         request: JobRequest {
             url: "http://127.0.0.1:9/".into(),

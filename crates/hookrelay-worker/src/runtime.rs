@@ -33,6 +33,7 @@ use hookrelay_queue::{
 use tracing::Instrument;
 
 use crate::http::{AttemptOutcome, HttpDeliverer, HttpSettings};
+use crate::metrics;
 
 /// Announces that the queue disabled a webhook (the binary publishes the operational event
 /// `hookrelay.webhook.disabled` and marks the stored webhook disabled). `Err` leaves the
@@ -196,6 +197,7 @@ impl Deliverer {
             let judgement = self.judge(&job, &outcome);
             let next = self.settle(&job, &outcome, &judgement).await;
             log_outcome(&job, &outcome, &judgement);
+            record_metrics(&job, &outcome, &judgement);
             next
         }
         .instrument(span)
@@ -391,6 +393,29 @@ fn log_outcome(job: &Job, outcome: &AttemptOutcome, judgement: &Judgement) {
             )
         }
         _ => tracing::warn!(error, endpoint = %job.endpoint, "delivery failed"),
+    }
+}
+
+/// Counts the attempt and, when it ended the delivery, how.
+fn record_metrics(job: &Job, outcome: &AttemptOutcome, judgement: &Judgement) {
+    let format = job.request.format.as_str();
+    metrics::attempt_made(format, outcome.success);
+    if outcome.record.status_code.is_some() {
+        metrics::response_time(format, Duration::from_millis(outcome.record.duration_ms));
+    }
+    match (judgement.status, judgement.verdict) {
+        (DeliveryStatus::Succeeded, _) => {
+            metrics::delivery_finished(format, metrics::Outcome::Succeeded);
+            if job.created_at_ms > 0 {
+                let since = now_ms().saturating_sub(job.created_at_ms).max(0);
+                metrics::delivered_after(Duration::from_millis(since as u64));
+            }
+        }
+        (DeliveryStatus::Retrying, Some(Verdict::Pause(_) | Verdict::Gone)) => {
+            metrics::deferred(metrics::DeferCause::Paused)
+        }
+        (DeliveryStatus::Retrying, _) => metrics::retry_scheduled(format),
+        _ => metrics::delivery_finished(format, metrics::Outcome::Failed),
     }
 }
 

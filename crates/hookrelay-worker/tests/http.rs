@@ -28,6 +28,7 @@ fn job(url: &str) -> Job {
         endpoint: "ep-test".into(),
         attempt: 1,
         deferred: 0,
+        created_at_ms: 0,
         retry: true,
         request: JobRequest {
             url: url.into(),

@@ -1,27 +1,53 @@
 //! hookrelay: durable webhook delivery on Redis.
 //!
-//! One binary, four roles: `serve` (API and a worker in one process), `api`, `worker`, and
-//! `publish` (enqueue one event from a shell). Settings come from `config/default.toml`
-//! (embedded), an optional TOML file, and `HOOKRELAY_*` environment variables.
+//! One binary for every role: `serve` (API and a worker in one process), `api`, `worker`,
+//! `publish` (enqueue one event from a shell), `receive` (a local receiver for development),
+//! and commands for operators (`settings`, `queue`, `recover`, `deliveries`, `webhooks`).
+//! Settings come from `config/default.toml` (embedded), an optional TOML file, and
+//! `HOOKRELAY_*` environment variables.
 
+mod ops;
+mod receive;
 mod settings;
 
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use clap::{Parser, Subcommand};
 use hookrelay_core::Keys;
 use hookrelay_queue::Queue;
 use tokio::sync::watch;
+use tower::ServiceExt as _;
 
 use crate::settings::Settings;
+
+/// Settings that every command reading Redis uses.
+const REDIS: &[&str] = &["redis_url", "key_prefix"];
+
+fn help(keys: &[&str], example: &str) -> String {
+    let mut out = if keys.is_empty() {
+        "Settings: none (only the options above).\n".to_owned()
+    } else {
+        settings::help_text_for(keys)
+    };
+    out.push_str("\nExample:\n  ");
+    out.push_str(example);
+    out.push('\n');
+    out
+}
 
 #[derive(Parser, Debug)]
 #[command(
     name = "hookrelay",
     version,
-    about = "Durable webhook delivery on Redis"
+    about = "Durable webhook delivery on Redis",
+    after_help = "Each command's --help lists the HOOKRELAY_* settings it reads, with defaults, and an example.\n\nExample:\n  HOOKRELAY_API_TOKEN=change-me-please hookrelay serve"
 )]
 struct Cli {
     /// A TOML settings file (names as in config/default.toml). Also HOOKRELAY_CONFIG.
@@ -34,13 +60,35 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// REST API and a worker in one process (the one-machine default).
+    #[command(after_help = help(settings::ALL, "HOOKRELAY_API_TOKEN=change-me-please hookrelay serve"))]
     Serve,
     /// REST API only: enqueues, never delivers.
+    #[command(after_help = help(settings::ALL, "HOOKRELAY_API_TOKEN=change-me-please HOOKRELAY_LISTEN=0.0.0.0:8080 hookrelay api"))]
     Api,
     /// Worker only: run as many as you like against one Redis.
+    #[command(after_help = help(settings::ALL, "HOOKRELAY_CONCURRENCY=128 HOOKRELAY_METRICS_LISTEN=0.0.0.0:9090 hookrelay worker"))]
     Worker,
     /// Enqueue one event; prints the event id and delivery ids as JSON.
+    #[command(after_help = help(&["redis_url", "key_prefix", "retention_secs"], "hookrelay publish --project demo --event deployment_request_finished --object-type deployment --object-name deployment-1 --data '{\"request_id\": \"r-1\"}'"))]
     Publish(PublishArgs),
+    /// A local webhook receiver: prints every request and checks its signature.
+    #[command(after_help = help(&[], "hookrelay receive --port 9000 --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))]
+    Receive(receive::ReceiveArgs),
+    /// Print the effective settings (secrets masked) and where each came from.
+    #[command(after_help = help(settings::ALL, "HOOKRELAY_CONCURRENCY=8 hookrelay --config hookrelay.toml settings"))]
+    Settings,
+    /// Depth of every queue and the number of workers alive.
+    #[command(after_help = help(REDIS, "hookrelay queue"))]
+    Queue(ops::QueueArgs),
+    /// Attempt again a webhook's deliveries that failed since a time.
+    #[command(after_help = help(REDIS, "hookrelay recover --project demo --webhook hook-1 --since 2h"))]
+    Recover(ops::RecoverArgs),
+    /// Look at deliveries.
+    #[command(subcommand, after_help = help(REDIS, "hookrelay deliveries list --project demo --status failed"))]
+    Deliveries(ops::DeliveriesCommand),
+    /// Look at webhooks.
+    #[command(subcommand, after_help = help(REDIS, "hookrelay webhooks list --project demo"))]
+    Webhooks(ops::WebhooksCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -114,22 +162,36 @@ async fn wait_for(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
-/// Connects to Redis, waiting (with a log line now and then) until it answers or shutdown.
-async fn connect(settings: &Settings, shutdown: &watch::Receiver<bool>) -> anyhow::Result<Queue> {
+/// Connects to Redis, waiting (with a log line now and then) until it answers. `None` when
+/// shutdown came first: stopping before Redis was ever reachable is a clean exit.
+async fn connect(settings: &Settings, shutdown: &watch::Receiver<bool>) -> Option<Queue> {
     let keys = Keys::new(settings.key_prefix.clone());
     let mut tries = 0u32;
+    let mut stop = shutdown.clone();
     loop {
-        match Queue::connect(&settings.redis_url, keys.clone()).await {
-            Ok(q) => return Ok(configure_queue(q, settings)),
+        if *stop.borrow() {
+            return None;
+        }
+        let attempt = tokio::select! {
+            r = Queue::connect(&settings.redis_url, keys.clone()) => r,
+            _ = stop.wait_for(|s| *s) => return None,
+        };
+        match attempt {
+            Ok(q) => {
+                if tries > 0 {
+                    tracing::info!("redis is reachable");
+                }
+                return Some(configure_queue(q, settings));
+            }
             Err(e) => {
                 tries += 1;
                 if tries == 1 || tries.is_multiple_of(30) {
                     tracing::warn!(error = %e, "redis is not reachable yet; retrying");
                 }
-                if *shutdown.borrow() {
-                    anyhow::bail!("stopped before redis was reachable");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.wait_for(|s| *s) => return None,
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
     }
@@ -217,22 +279,157 @@ fn api_settings(s: &Settings) -> anyhow::Result<hookrelay_producer::ApiSettings>
     })
 }
 
-async fn run_api(
-    settings: &Settings,
-    queue: Queue,
+/// The HTTP application before and after Redis first answered: until then, `/health` and
+/// every API call answer 503, so a load balancer or a user sees the process is up but not
+/// ready; afterwards every request goes to the real application.
+#[derive(Clone, Default)]
+struct Gate {
+    app: Arc<OnceLock<Router>>,
+}
+
+async fn gated(State(gate): State<Gate>, req: Request) -> Response {
+    if let Some(app) = gate.app.get() {
+        let metrics = req.uri().path() == "/metrics";
+        let mut response = match app.clone().oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        if metrics && response.status().is_success() {
+            // The page is OpenMetrics text (what prometheus-client writes); say so, so that
+            // Prometheus reads counters' `_total` samples with their declared type.
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(hookrelay_producer::METRICS_CONTENT_TYPE),
+            );
+        }
+        return response;
+    }
+    let error = "redis unavailable: not connected yet";
+    let body = if req.uri().path() == "/health" {
+        serde_json::json!({"status": "unavailable", "error": error})
+    } else {
+        serde_json::json!({"error": error})
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+}
+
+/// Binds `addr` for `what` (the setting named in the error).
+async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{what}: cannot listen on {addr}"))
+}
+
+/// Serves `app` on `listener` until shutdown.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: Router,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let state = hookrelay_producer::AppState::new(queue, api_settings(settings)?);
-    let app = hookrelay_producer::app(state);
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("HOOKRELAY_LISTEN: cannot listen on {}", settings.listen))?;
-    tracing::info!(listen = %settings.listen, "API listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(wait_for(shutdown))
         .await
-        .context("API server")?;
-    Ok(())
+        .context("HTTP server")
+}
+
+/// The worker's own `/metrics` (HOOKRELAY_METRICS_LISTEN), for processes without the API.
+fn worker_metrics_app() -> Router {
+    Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async {
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    hookrelay_producer::METRICS_CONTENT_TYPE,
+                )],
+                hookrelay_worker::metrics::render(),
+            )
+        }),
+    )
+}
+
+/// `serve` and `api`: listen at once; connect to Redis in the background; then answer for
+/// real and (for `serve`) run the worker beside the API.
+async fn run_http_roles(settings: &Settings, with_worker: bool) -> anyhow::Result<()> {
+    let (tx, shutdown) = shutdown_channel();
+    let api = api_settings(settings)?;
+    let gate = Gate::default();
+    let listener = bind(settings.listen, "HOOKRELAY_LISTEN").await?;
+    tracing::info!(listen = %settings.listen, "API listening");
+    let app = Router::new().fallback(gated).with_state(gate.clone());
+    let metrics_listener = match settings.metrics_listen {
+        Some(addr) => Some(bind(addr, "HOOKRELAY_METRICS_LISTEN").await?),
+        None => None,
+    };
+    let stop_all = |r: anyhow::Result<()>| {
+        if r.is_err() {
+            let _ = tx.send(true);
+        }
+        r
+    };
+    let http = async { stop_all(serve_http(listener, app, shutdown.clone()).await) };
+    let metrics = async {
+        let Some(l) = metrics_listener else {
+            return Ok(());
+        };
+        tracing::info!(listen = ?settings.metrics_listen, "metrics listening");
+        // Only /metrics of the whole application, before and after Redis answers.
+        let only_metrics = Router::new()
+            .route("/metrics", axum::routing::get(gated))
+            .with_state(gate.clone());
+        stop_all(serve_http(l, only_metrics, shutdown.clone()).await)
+    };
+    let work = async {
+        let Some(queue) = connect(settings, &shutdown).await else {
+            return Ok(());
+        };
+        let state = hookrelay_producer::AppState::new(queue.clone(), api);
+        if with_worker {
+            state
+                .metrics()
+                .include(hookrelay_worker::metrics::registry());
+        }
+        let _ = gate.app.set(hookrelay_producer::app(state));
+        tracing::info!("API ready");
+        if with_worker {
+            stop_all(run_worker(settings, queue, shutdown.clone()).await)
+        } else {
+            Ok(())
+        }
+    };
+    let (h, m, w) = tokio::join!(http, metrics, work);
+    h.and(m).and(w)
+}
+
+/// `worker`: its own metrics on HOOKRELAY_METRICS_LISTEN (when set), then deliver.
+async fn run_worker_role(settings: &Settings) -> anyhow::Result<()> {
+    let (tx, shutdown) = shutdown_channel();
+    let metrics_listener = match settings.metrics_listen {
+        Some(addr) => Some(bind(addr, "HOOKRELAY_METRICS_LISTEN").await?),
+        None => None,
+    };
+    let metrics = async {
+        let Some(l) = metrics_listener else {
+            return Ok(());
+        };
+        tracing::info!(listen = ?settings.metrics_listen, "metrics listening");
+        let r = serve_http(l, worker_metrics_app(), shutdown.clone()).await;
+        if r.is_err() {
+            let _ = tx.send(true);
+        }
+        r
+    };
+    let work = async {
+        let Some(queue) = connect(settings, &shutdown).await else {
+            return Ok(());
+        };
+        let r = run_worker(settings, queue, shutdown.clone()).await;
+        // The metrics server stops with the worker.
+        let _ = tx.send(true);
+        r
+    };
+    let (m, w) = tokio::join!(metrics, work);
+    w.and(m)
 }
 
 async fn run_worker(
@@ -282,36 +479,26 @@ async fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     init_logging(settings.log_json);
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     match cli.command {
         Command::Publish(args) => publish(&settings, args).await,
-        Command::Api => {
+        Command::Api => run_http_roles(&settings, false).await,
+        Command::Serve => run_http_roles(&settings, true).await,
+        Command::Worker => run_worker_role(&settings).await,
+        Command::Receive(args) => {
             let (_tx, shutdown) = shutdown_channel();
-            api_settings(&settings)?;
-            let queue = connect(&settings, &shutdown).await?;
-            run_api(&settings, queue, shutdown).await
+            receive::run(args, shutdown).await
         }
-        Command::Worker => {
-            let (_tx, shutdown) = shutdown_channel();
-            let queue = connect(&settings, &shutdown).await?;
-            run_worker(&settings, queue, shutdown).await
+        Command::Settings => {
+            print!("{}", settings.table());
+            Ok(())
         }
-        Command::Serve => {
-            let (tx, shutdown) = shutdown_channel();
-            api_settings(&settings)?;
-            let queue = connect(&settings, &shutdown).await?;
-            let stop_all = |r: anyhow::Result<()>| {
-                if r.is_err() {
-                    let _ = tx.send(true);
-                }
-                r
-            };
-            let api_queue = queue.clone();
-            let (api, worker) = tokio::join!(
-                async { stop_all(run_api(&settings, api_queue, shutdown.clone()).await) },
-                async { stop_all(run_worker(&settings, queue, shutdown.clone()).await) }
-            );
-            api.and(worker)
-        }
+        Command::Queue(args) => ops::show_queue(&settings, args).await,
+        Command::Recover(args) => ops::recover(&settings, args).await,
+        Command::Deliveries(cmd) => ops::deliveries(&settings, cmd).await,
+        Command::Webhooks(cmd) => ops::webhooks(&settings, cmd).await,
     }
 }
 

@@ -190,6 +190,7 @@ async fn fill(queue: &Queue, endpoints: usize, jobs: usize) -> anyhow::Result<()
                     endpoint: format!("ep{}", i % endpoints),
                     attempt: 1,
                     deferred: 0,
+                    created_at_ms: 0,
                     retry: false,
                     request: JobRequest {
                         url: "http://127.0.0.1:9/".into(),

@@ -243,20 +243,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
         Ok(Ok(stats)) => Some(stats),
         _ => None,
     };
-    let mut body = state.metrics().render(stats);
-    if let Ok(Ok(states)) =
-        tokio::time::timeout(PROBE_TIMEOUT, state.queue().endpoints_by_state()).await
-    {
-        body.push_str(&crate::metrics::render_endpoint_states(&states));
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    let endpoints = match stats {
+        Some(_) => tokio::time::timeout(PROBE_TIMEOUT, state.queue().endpoints_by_state())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let body = state.metrics().render_with_endpoints(stats, &endpoints);
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response()
 }
 
 async fn openapi() -> Response {
