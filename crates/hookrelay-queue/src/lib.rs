@@ -22,6 +22,7 @@ mod endpoints;
 mod error;
 mod migrate;
 mod queue;
+mod record;
 mod scripts;
 mod webhooks;
 
@@ -29,7 +30,8 @@ pub use backend::{BackendSettings, HeldJobs, RedisBackend, spawn_lease_keeper};
 pub use endpoints::{EndpointChange, EndpointConfig};
 pub use error::QueueError;
 pub use queue::{
-    Ack, AckOutcome, Claimed, ClaimedJob, DeliveryView, EnqueueOutcome, NewDelivery, Queue,
-    QueueStats, RedeliverOutcome,
+    Ack, AckOutcome, Claimed, ClaimedJob, EnqueueOutcome, NewDelivery, Queue, QueueStats,
+    RedeliverOutcome,
 };
+pub use record::DeliveryView;
 pub use webhooks::{Replaced, StoredWebhooks};

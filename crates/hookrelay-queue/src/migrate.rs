@@ -17,6 +17,9 @@ use crate::scripts;
 /// Values moved per script call.
 const CHUNK: usize = 200;
 
+/// One chunk of each old key: ready jobs, scheduled jobs with their due time, in-flight ids.
+type OldChunk = (Vec<Vec<u8>>, Vec<(Vec<u8>, f64)>, Vec<String>);
+
 enum Item {
     Ready(Vec<u8>),
     Scheduled(Vec<u8>, f64),
@@ -43,21 +46,20 @@ impl Queue {
     pub async fn migrate_legacy_chunk(&self) -> Result<usize, QueueError> {
         let old = self.keys().legacy();
         let mut conn = self.connection();
-        let (ready, scheduled, leased): (Vec<Vec<u8>>, Vec<(Vec<u8>, f64)>, Vec<String>) =
-            redis::pipe()
-                .cmd("LRANGE")
-                .arg(&old.ready)
-                .arg(-(CHUNK as i64))
-                .arg(-1)
-                .cmd("ZRANGE")
-                .arg(&old.scheduled)
-                .arg(0)
-                .arg(CHUNK - 1)
-                .arg("WITHSCORES")
-                .cmd("HKEYS")
-                .arg(&old.inflight)
-                .query_async(&mut conn)
-                .await?;
+        let (ready, scheduled, leased): OldChunk = redis::pipe()
+            .cmd("LRANGE")
+            .arg(&old.ready)
+            .arg(-(CHUNK as i64))
+            .arg(-1)
+            .cmd("ZRANGE")
+            .arg(&old.scheduled)
+            .arg(0)
+            .arg(CHUNK - 1)
+            .arg("WITHSCORES")
+            .cmd("HKEYS")
+            .arg(&old.inflight)
+            .query_async(&mut conn)
+            .await?;
         let mut items: Vec<Item> = Vec::new();
         // The list's tail is its oldest end: move oldest first.
         items.extend(ready.into_iter().rev().map(Item::Ready));

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use hookrelay_core::delivery::ResponseRecord;
 use hookrelay_core::endpoint::{
     CIRCUIT_COOLDOWN_BASE, CIRCUIT_COOLDOWN_MAX, CIRCUIT_FAILURE_THRESHOLD, Verdict,
 };
@@ -20,6 +19,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 
 use crate::error::QueueError;
+use crate::record::{DeliveryView, record_fields, view_from_fields};
 use crate::scripts;
 
 /// How many attempt records are kept per delivery (the newest).
@@ -132,44 +132,6 @@ pub enum RedeliverOutcome {
     NotFound,
     /// Its webhook was deleted: nothing delivers it any more.
     WebhookDeleted,
-}
-
-/// A delivery record as read back.
-#[derive(Debug, Clone, Serialize)]
-pub struct DeliveryView {
-    /// Delivery id.
-    pub id: String,
-    /// Project.
-    pub project: String,
-    /// Webhook name, if the delivery belongs to a saved webhook.
-    pub webhook: Option<String>,
-    /// The endpoint whose queue it waits in (none in records written before endpoints).
-    pub endpoint: Option<String>,
-    /// Event name.
-    pub event: String,
-    /// Event id.
-    pub event_id: Option<String>,
-    /// Delivery or test.
-    pub kind: DeliveryKind,
-    /// Where it stands.
-    pub status: DeliveryStatus,
-    /// Every attempt, oldest first.
-    pub attempts: Vec<AttemptRecord>,
-    /// When it was created (ms).
-    pub created_at_ms: i64,
-    /// When it last changed (ms).
-    pub updated_at_ms: i64,
-    /// When the next attempt is due (ms), while one is.
-    pub next_attempt_at_ms: Option<i64>,
-    /// Error of the last attempt.
-    pub last_error: Option<String>,
-    /// Status code of the last attempt.
-    pub last_status_code: Option<u16>,
-    /// What was kept of the last answer.
-    pub response: Option<ResponseRecord>,
-    /// The job as first enqueued (secrets inside: never shown to clients).
-    #[serde(skip)]
-    pub job: Option<String>,
 }
 
 /// Queue depth, for `/metrics` and operators.
@@ -834,78 +796,4 @@ pub(crate) fn human_duration(d: Duration) -> String {
         _ if s >= 60 && s.is_multiple_of(60) => format!("{} min", s / 60),
         _ => format!("{s} s"),
     }
-}
-
-/// The fields a delivery record starts with (see `DeliveryView` for reading them back).
-fn record_fields(job: &Job, event_id: Option<&str>, now: i64, raw: &str) -> serde_json::Value {
-    serde_json::json!([
-        "id",
-        job.id,
-        "project",
-        job.project,
-        "webhook",
-        job.webhook.clone().unwrap_or_default(),
-        "endpoint",
-        job.endpoint,
-        "event",
-        job.event,
-        "event_id",
-        event_id.unwrap_or_default(),
-        "kind",
-        job.kind.as_str(),
-        "status",
-        DeliveryStatus::Pending.as_str(),
-        "attempts",
-        "0",
-        "created_at",
-        now.to_string(),
-        "updated_at",
-        now.to_string(),
-        "next_attempt_at",
-        now.to_string(),
-        "last_error",
-        "",
-        "last_status_code",
-        "",
-        "response",
-        "",
-        "job",
-        raw,
-    ])
-}
-
-fn non_empty(fields: &HashMap<String, String>, name: &str) -> Option<String> {
-    fields.get(name).filter(|v| !v.is_empty()).cloned()
-}
-
-fn view_from_fields(fields: HashMap<String, String>, attempts: &[String]) -> Option<DeliveryView> {
-    let id = non_empty(&fields, "id")?;
-    let num = |name: &str| non_empty(&fields, name).and_then(|v| v.parse::<i64>().ok());
-    Some(DeliveryView {
-        project: non_empty(&fields, "project").unwrap_or_default(),
-        webhook: non_empty(&fields, "webhook"),
-        endpoint: non_empty(&fields, "endpoint"),
-        event: non_empty(&fields, "event").unwrap_or_default(),
-        event_id: non_empty(&fields, "event_id"),
-        kind: match fields.get("kind").map(String::as_str) {
-            Some("test") => DeliveryKind::Test,
-            _ => DeliveryKind::Delivery,
-        },
-        status: fields
-            .get("status")
-            .and_then(|s| DeliveryStatus::parse(s))
-            .unwrap_or(DeliveryStatus::Pending),
-        attempts: attempts
-            .iter()
-            .filter_map(|a| serde_json::from_str(a).ok())
-            .collect(),
-        created_at_ms: num("created_at").unwrap_or_default(),
-        updated_at_ms: num("updated_at").unwrap_or_default(),
-        next_attempt_at_ms: num("next_attempt_at"),
-        last_error: non_empty(&fields, "last_error"),
-        last_status_code: num("last_status_code").and_then(|c| u16::try_from(c).ok()),
-        response: non_empty(&fields, "response").and_then(|r| serde_json::from_str(&r).ok()),
-        job: non_empty(&fields, "job"),
-        id,
-    })
 }

@@ -32,7 +32,7 @@ for i = 6 + n, #ARGV do
   if e and score and tonumber(score) <= now then
     local id = string.sub(member, sep + 1)
     local holder = redis.call('HGET', KEYS[HOLDERS], id)
-    if holder and string.sub(holder, 1, #mine) == mine then
+    if held_by(holder, mine) then
       -- The claiming worker is alive (it is claiming): its lease lapsed only because Redis
       -- was out of reach for a while. Keep the job with it.
       redis.call('ZADD', KEYS[LEASES], now + lease, member)

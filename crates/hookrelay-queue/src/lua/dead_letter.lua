@@ -9,7 +9,7 @@ local id = ARGV[2]
 local e = endpoint(ARGV[4], 12)
 local holder = redis.call('HGET', KEYS[HOLDERS], id)
 local raw = redis.call('HGET', KEYS[INFLIGHT], id)
-if not holder or string.sub(holder, 1, #mine) ~= mine or not raw then
+if not held_by(holder, mine) or not raw then
   return 0
 end
 redis.call('LPUSH', KEYS[DEAD], cjson.encode({reason = ARGV[3], at = now, id = id, raw = raw}))

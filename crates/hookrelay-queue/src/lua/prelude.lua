@@ -31,6 +31,11 @@ local function signal()
   redis.call('LTRIM', KEYS[SIGNAL], 0, 0)
 end
 
+-- Whether `holder` ("<worker>#<attempt>") is the worker whose holder prefix is `mine`.
+local function held_by(holder, mine)
+  return holder and string.sub(holder, 1, #mine) == mine
+end
+
 -- Forget a claimed job: in-flight copy, holder, and both leases.
 local function drop_inflight(e, id)
   redis.call('HDEL', KEYS[INFLIGHT], id)

@@ -11,7 +11,7 @@ local count = 0
 for i = 4 + n, #ARGV, 2 do
   local id, e = ARGV[i], eps[tonumber(ARGV[i + 1])]
   local holder = redis.call('HGET', KEYS[HOLDERS], id)
-  if e and holder and string.sub(holder, 1, #mine) == mine then
+  if e and held_by(holder, mine) then
     local raw = redis.call('HGET', KEYS[INFLIGHT], id)
     if raw then
       redis.call('RPUSH', e.ready, raw)

@@ -14,7 +14,7 @@ local lost = {}
 for i = 4 + n, #ARGV, 2 do
   local id, e = ARGV[i], eps[tonumber(ARGV[i + 1])]
   local holder = redis.call('HGET', KEYS[HOLDERS], id)
-  if e and holder and string.sub(holder, 1, #mine) == mine then
+  if e and held_by(holder, mine) then
     redis.call('ZADD', KEYS[LEASES], 'XX', deadline, lease_member(e, id))
     redis.call('ZADD', e.leases, 'XX', deadline, id)
   elseif holder then
