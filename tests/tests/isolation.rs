@@ -560,3 +560,36 @@ async fn jobs_in_the_old_queue_layout_are_delivered_after_the_upgrade() {
         .unwrap();
     assert!(dead.iter().any(|d| d.contains("not a job")), "{dead:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_test_is_one_attempt_whatever_the_receiver_asks() {
+    let redis = RedisServer::start();
+    let env = Env::new(&redis);
+    let (_p, api) = serve(&env).await;
+    for reply in [Reply::RetryAfter(429, 1), Reply::Status(410)] {
+        let rx = Receiver::start(reply).await;
+        let (status, created) = api
+            .call(
+                "POST",
+                &format!("/projects/{P}/webhooks-tests"),
+                Some(json!({"url": rx.url("/"), "object_type": "deployment", "object_name": "d1", "event": EVENT})),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let done = api
+            .wait_test(P, created["id"].as_str().unwrap(), Duration::from_secs(20))
+            .await;
+        assert_eq!(done["status"], "failed", "{done}");
+        // A later test to the same receiver is the barrier: the first was not sent again.
+        let (_, again) = api
+            .call(
+                "POST",
+                &format!("/projects/{P}/webhooks-tests"),
+                Some(json!({"url": rx.url("/"), "object_type": "deployment", "object_name": "d1", "event": EVENT})),
+            )
+            .await;
+        api.wait_test(P, again["id"].as_str().unwrap(), Duration::from_secs(20))
+            .await;
+        assert_eq!(rx.count(), 2, "a test was deferred and sent again");
+    }
+}

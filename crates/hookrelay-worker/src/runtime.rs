@@ -26,7 +26,7 @@ use apalis::prelude::{Data, Monitor, WorkerBuilder, WorkerBuilderExt};
 use hookrelay_core::endpoint::{DisabledNotice, MAX_PAUSE, Verdict};
 use hookrelay_core::retry::RetryPolicy;
 use hookrelay_core::time::{now_ms, now_rfc3339};
-use hookrelay_core::{AttemptRecord, DeliveryStatus, Job};
+use hookrelay_core::{AttemptRecord, DeliveryKind, DeliveryStatus, Job};
 use hookrelay_queue::{
     Ack, BackendSettings, HeldJobs, Queue, QueueError, RedisBackend, spawn_lease_keeper,
 };
@@ -241,7 +241,9 @@ impl Deliverer {
             };
         }
         let code = outcome.record.status_code;
+        // A webhook test is one attempt, whatever the answer: it is never deferred.
         let deferral = match (code, outcome.retry_after) {
+            _ if job.kind == DeliveryKind::Test => None,
             (Some(410), _) => Some(Verdict::Gone),
             (Some(429 | 503), Some(wait)) => Some(Verdict::Pause(wait.min(MAX_PAUSE))),
             _ => None,

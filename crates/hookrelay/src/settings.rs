@@ -716,7 +716,7 @@ mod tests {
         let s = load(&[]);
         assert!(s.is_ok(), "{:?}", s.err());
         let s = s.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(s.endpoint_concurrency, 16);
+        assert_eq!(s.endpoint_concurrency, 64);
         assert_eq!(s.disable_after, Duration::from_secs(432_000));
         assert_eq!(s.metrics_listen, None);
         assert_eq!(s.effective.len(), SPECS.len());
@@ -806,7 +806,7 @@ mod tests {
             "{:?}",
             s.warnings
         );
-        assert_eq!(s.concurrency, 64);
+        assert_eq!(s.concurrency, 256);
     }
 
     #[test]
