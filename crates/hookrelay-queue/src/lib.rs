@@ -15,6 +15,7 @@ mod backend;
 mod error;
 mod queue;
 mod scripts;
+mod tokens;
 
 pub use backend::{BackendSettings, HeldJobs, RedisBackend, spawn_lease_keeper};
 pub use error::QueueError;
@@ -22,3 +23,4 @@ pub use queue::{
     Ack, Claimed, ClaimedJob, DeliveryView, EnqueueOutcome, NewDelivery, Queue, QueueStats,
     RedeliverOutcome,
 };
+pub use tokens::TokenStore;

@@ -18,6 +18,7 @@ use hookrelay_core::webhook::{PreviousSecret, ROTATION_OVERLAP_MS, validate_time
 use hookrelay_core::{DEFAULT_TIMEOUT_SECS, FieldError, Format, Header, Webhook};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::auth::Caller;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::webhook_tests::TestOut;
 use super::{AppState, check_project};
@@ -161,12 +162,25 @@ impl From<&Webhook> for WebhookOut {
     }
 }
 
-/// The create answer: the webhook and, this once, its signing secret.
+/// The create answer: the webhook and, this once, its signing secret (for admins only:
+/// an editor's answer leaves it out).
 #[derive(Debug, Serialize)]
 pub(super) struct WebhookCreatedOut {
     #[serde(flatten)]
     webhook: WebhookOut,
-    signing_secret: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signing_secret: Option<String>,
+}
+
+/// Only admins see or set signing secrets.
+fn check_may_set_secret(caller: &Caller, secret: Option<&String>) -> Result<(), ProducerError> {
+    if secret.is_some() && !caller.is_admin() {
+        return Err(ProducerError::Forbidden(format!(
+            "signing_secret: only an admin may set it; this token's role is {}",
+            caller.role()
+        )));
+    }
+    Ok(())
 }
 
 /// `GET …/secret`.
@@ -251,10 +265,12 @@ fn check_secret(secret: &str) -> Result<(), FieldError> {
 
 async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(project): ApiPath<String>,
     ApiJson(input): ApiJson<WebhookCreateIn>,
 ) -> Result<(StatusCode, Json<WebhookCreatedOut>), ProducerError> {
     check_project(&project)?;
+    check_may_set_secret(&caller, input.signing_secret.as_ref())?;
     let (timeout, format, headers) =
         parse_request_fields(input.timeout, input.format, input.headers)?;
     let signing_secret = match input.signing_secret {
@@ -296,7 +312,7 @@ async fn create(
         StatusCode::CREATED,
         Json(WebhookCreatedOut {
             webhook: WebhookOut::from(&webhook),
-            signing_secret: webhook.signing_secret,
+            signing_secret: caller.is_admin().then_some(webhook.signing_secret),
         }),
     ))
 }
@@ -430,10 +446,12 @@ fn apply_patch(
 
 async fn update(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath((project, name)): ApiPath<(String, String)>,
     ApiJson(patch): ApiJson<WebhookPatchIn>,
 ) -> Result<Json<WebhookOut>, ProducerError> {
     check_project(&project)?;
+    check_may_set_secret(&caller, patch.signing_secret.as_ref())?;
     // What can be checked without the stored webhook is checked once, up front.
     let timeout = patch.timeout.map(validate_timeout).transpose()?;
     let format = patch
