@@ -5,13 +5,15 @@
 //! - [`Publisher`]: validate an event, match webhooks, render bodies, enqueue one delivery
 //!   per match; also webhook tests, redelivery and recovery. The API and
 //!   `hookrelay publish` both use it;
-//! - [`app`]: the HTTP router, `/v2.1/…` plus `/health`, `/metrics`, `/openapi.json`, `/ui`.
+//! - [`app`]: the HTTP router, `/v2.1/…` plus `/health`, `/metrics`, `/openapi.json`, `/ui`;
+//! - [`server::serve`]: the HTTP server under it, with timeouts and a connection cap.
 
 pub mod api;
 mod error;
 mod metrics;
 mod publisher;
 mod registry;
+pub mod server;
 
 pub use api::{ApiSettings, AppState, DEFAULT_BODY_LIMIT, app};
 pub use error::ProducerError;

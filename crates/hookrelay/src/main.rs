@@ -171,8 +171,7 @@ async fn run_api(
         .await
         .with_context(|| format!("HOOKRELAY_LISTEN: cannot listen on {}", settings.listen))?;
     tracing::info!(listen = %settings.listen, "API listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(wait_for(shutdown))
+    hookrelay_producer::server::serve(listener, app, Default::default(), wait_for(shutdown))
         .await
         .context("API server")?;
     Ok(())
