@@ -278,15 +278,13 @@ async fn past_the_connection_cap_new_connections_wait_and_it_is_said() {
     );
     drop(held);
     let log = log_has_it();
-    assert_eq!(
-        log.lines()
-            .filter(|l| l.contains("connection limit reached"))
-            .count(),
-        log.lines()
-            .filter(|l| l.contains("connection limit reached"))
-            .count()
-            .min(10),
-        "the limit warning floods the log"
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("connection limit reached"))
+        .count();
+    assert!(
+        warnings <= 10,
+        "the limit warning floods the log: {warnings} lines"
     );
     assert!(!log.contains("Too many open files"), "{log}");
 }
