@@ -100,28 +100,77 @@ pub struct HttpDeliverer {
     client: reqwest::Client,
     policy: Arc<TargetPolicy>,
     max_body_kept: usize,
+    /// When an allowed-target entry is limited to one port, the resolver must know the
+    /// port, which reqwest does not tell it: then each port gets a client of its own.
+    per_port: Option<Arc<PortClients>>,
+}
+
+/// One client per destination port, built on first use.
+#[derive(Debug)]
+struct PortClients {
+    settings: HttpSettings,
+    clients: std::sync::Mutex<std::collections::HashMap<u16, reqwest::Client>>,
+}
+
+/// Ports with a pooled client of their own, at most; past it, a client per attempt.
+const MAX_PORT_CLIENTS: usize = 256;
+
+fn build_client(
+    settings: &HttpSettings,
+    policy: Arc<TargetPolicy>,
+    port: Option<u16>,
+) -> Result<reqwest::Client, HttpError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .referer(false)
+        .dns_resolver(PolicyResolver { policy, port })
+        .pool_max_idle_per_host(settings.max_idle_per_host)
+        .pool_idle_timeout(settings.pool_idle_timeout)
+        .build()
+        .map_err(|e| HttpError::Client(error_chain(&e)))
 }
 
 impl HttpDeliverer {
     /// Builds the client: no redirects, no proxy, the policy-checking resolver, pooling.
     pub fn new(settings: HttpSettings) -> Result<Self, HttpError> {
-        let policy = Arc::new(settings.policy);
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .referer(false)
-            .dns_resolver(PolicyResolver {
-                policy: policy.clone(),
+        let policy = Arc::new(settings.policy.clone());
+        let client = build_client(&settings, policy.clone(), None)?;
+        let per_port = policy.has_ports().then(|| {
+            Arc::new(PortClients {
+                settings: settings.clone(),
+                clients: std::sync::Mutex::new(std::collections::HashMap::new()),
             })
-            .pool_max_idle_per_host(settings.max_idle_per_host)
-            .pool_idle_timeout(settings.pool_idle_timeout)
-            .build()
-            .map_err(|e| HttpError::Client(error_chain(&e)))?;
+        });
         Ok(Self {
             client,
             policy,
             max_body_kept: settings.max_body_kept,
+            per_port,
         })
+    }
+
+    /// The client for a request to `url`.
+    fn client_for(&self, url: &Url) -> Result<reqwest::Client, String> {
+        let (Some(per_port), Some(port)) = (&self.per_port, url.port_or_known_default()) else {
+            return Ok(self.client.clone());
+        };
+        let build = || {
+            build_client(&per_port.settings, self.policy.clone(), Some(port))
+                .map_err(|e| e.to_string())
+        };
+        let mut clients = match per_port.clients.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(client) = clients.get(&port) {
+            return Ok(client.clone());
+        }
+        let client = build()?;
+        if clients.len() < MAX_PORT_CLIENTS {
+            clients.insert(port, client.clone());
+        }
+        Ok(client)
     }
 
     /// Makes one attempt of `job`, recording it as made by `worker`. Never panics and never
@@ -216,8 +265,8 @@ impl HttpDeliverer {
         answer: &mut Answer,
     ) -> Result<(), String> {
         let tls = url.scheme() == "https";
-        let mut response = self
-            .client
+        let client = self.client_for(&url)?;
+        let mut response = client
             .post(url)
             .headers(headers)
             .body(body)
@@ -462,9 +511,11 @@ fn redact(job: &Job, headers: &mut BTreeMap<String, String>, body: &mut String, 
     }
 }
 
-/// Resolves names with the system resolver and keeps only the addresses the policy allows.
+/// Resolves names with the system resolver and keeps only the addresses the policy allows
+/// (on `port`, when the client is for one port; on any port otherwise).
 struct PolicyResolver {
     policy: Arc<TargetPolicy>,
+    port: Option<u16>,
 }
 
 /// Why a name gave no address to connect to. Found again in the error chain by
@@ -482,6 +533,7 @@ enum ResolveError {
 impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.policy.clone();
+        let port = self.port;
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let found = tokio::net::lookup_host((host.as_str(), 0))
@@ -493,7 +545,7 @@ impl Resolve for PolicyResolver {
             let mut allowed = Vec::new();
             let mut refused = None;
             for addr in found {
-                match policy.check(addr.ip()) {
+                match policy.check_port(addr.ip(), port) {
                     Ok(()) => allowed.push(addr),
                     Err(e) => {
                         refused.get_or_insert(e);
