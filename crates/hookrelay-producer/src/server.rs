@@ -145,6 +145,9 @@ pub async fn serve(
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_read_timeout)
+                // A client may shut down its sending side once its request is out and
+                // still wait for the answer (`nc -N`, some proxies).
+                .half_close(true)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
             let closed = async move {
