@@ -8,9 +8,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
   echo "redis-server is not installed (Debian: apt-get install redis-server)" >&2
   exit 1
 fi
-# The official UbiOps and Standard Webhooks clients, for the compatibility tests. Where the
-# system Python refuses packages (Debian's "externally managed" one), use a venv instead.
-if ! python3 -c 'import ubiops, standardwebhooks' >/dev/null 2>&1; then
+# The official UbiOps and Standard Webhooks clients, for the compatibility tests, and
+# schemathesis, which checks the API against its OpenAPI description. Where the system Python
+# refuses packages (Debian's "externally managed" one), use a venv instead.
+if [ -x tests/.venv/bin/st ]; then
+  export PATH="$PWD/tests/.venv/bin:$PATH"
+fi
+export PATH="$PATH:$(python3 -m site --user-base)/bin"
+if ! python3 -c 'import ubiops, standardwebhooks' >/dev/null 2>&1 || ! command -v st >/dev/null 2>&1; then
   if ! python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt; then
     python3 -m venv tests/.venv
     tests/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt

@@ -58,6 +58,7 @@ pub(super) struct WebhookCreateIn {
     labels: Option<BTreeMap<String, String>>,
     event: String,
     events: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "whole_number")]
     timeout: Option<i64>,
     enabled: Option<bool>,
     retry: Option<bool>,
@@ -83,6 +84,7 @@ pub(super) struct WebhookPatchIn {
     labels: Option<BTreeMap<String, String>>,
     event: Option<String>,
     events: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "whole_number")]
     timeout: Option<i64>,
     enabled: Option<bool>,
     retry: Option<bool>,
@@ -92,6 +94,30 @@ pub(super) struct WebhookPatchIn {
     #[serde(default, deserialize_with = "nullable")]
     token: Option<Option<String>>,
     signing_secret: Option<String>,
+}
+
+/// A whole number, also when written with a fraction of zero (`10.0`): JSON does not tell
+/// the two apart, and JSON Schema's `integer` accepts both. `null` is `None`.
+pub(super) fn whole_number<'de, D>(d: D) -> Result<Option<i64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    if n.as_u64().is_some() {
+        return Ok(Some(i64::MAX));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.is_finite() => {
+            Ok(Some(f.clamp(i64::MIN as f64, i64::MAX as f64) as i64))
+        }
+        _ => Err(D::Error::custom("expected a whole number")),
+    }
 }
 
 /// Absent → `None` (through `default`), `null` → `Some(None)`, a value → `Some(Some(v))`.
