@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hookrelay_testkit::receiver::{Receiver, Reply};
-use hookrelay_tests::support::raw_http;
+use hookrelay_tests::support::{raw_http, vm_rss_kib};
 use hookrelay_tests::{
     Api, Env, RedisServer, TOKEN, binary, event, free_port, wait_until, webhook,
 };
@@ -26,8 +26,8 @@ use tokio::net::TcpStream;
 const PROJECT: &str = "hygiene";
 const EVENT: &str = "deployment_request_finished";
 /// The server's header-read and body-read timeouts (10 s each), plus room for a loaded
-/// machine.
-const CLOSED_WITHIN: Duration = Duration::from_secs(25);
+/// machine, counted from the moment the last connection was open.
+const CLOSED_WITHIN: Duration = Duration::from_secs(30);
 
 /// How a held connection misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -110,8 +110,12 @@ async fn half_open_connections_block_nobody_and_are_closed() {
     api.create_webhook(PROJECT, webhook("w", &rx.url("/hook"), EVENT))
         .await;
 
+    let pid = serve.pid();
+    let rss_before = vm_rss_kib(pid);
     let opened = Instant::now();
     let held = hold(&addr, HELD).await;
+    let all_open = Instant::now();
+    let rss_held = vm_rss_kib(pid);
     println!(
         "hygiene: {HELD} misbehaving connections open after {:?}",
         opened.elapsed()
@@ -153,18 +157,18 @@ async fn half_open_connections_block_nobody_and_are_closed() {
 
     // Every held connection is closed by the server within its timeouts; a stalled body
     // first gets a 408 that does not blame Redis.
-    let deadline = opened + CLOSED_WITHIN;
+    let deadline = all_open + CLOSED_WITHIN;
     let mut tasks = Vec::new();
     for (kind, s) in held {
         tasks.push(tokio::spawn(async move {
             (kind, wait_closed(s, deadline).await)
         }));
     }
-    let (mut open, mut timeouts) = (0, 0);
+    let (mut open, mut timeouts) = (Vec::new(), 0);
     for t in tasks {
         let (kind, got) = t.await.unwrap();
         match got {
-            None => open += 1,
+            None => open.push(kind),
             Some(text) if kind == Kind::StalledBody => {
                 assert!(
                     text.starts_with("HTTP/1.1 408"),
@@ -177,14 +181,23 @@ async fn half_open_connections_block_nobody_and_are_closed() {
             Some(_) => {}
         }
     }
-    assert_eq!(
-        open, 0,
-        "{open} connections still open after {CLOSED_WITHIN:?}"
+    assert!(
+        open.is_empty(),
+        "{} connections still open {CLOSED_WITHIN:?} after the last was opened: {} silent, {} half heads, {} stalled bodies",
+        open.len(),
+        open.iter().filter(|k| **k == Kind::Silent).count(),
+        open.iter().filter(|k| **k == Kind::HalfHead).count(),
+        open.iter().filter(|k| **k == Kind::StalledBody).count(),
     );
     assert_eq!(timeouts, HELD / 3);
     println!(
         "hygiene: all {HELD} closed by the server within {:?} ({timeouts} stalled bodies answered 408)",
         opened.elapsed()
+    );
+    // Memory is measured, not asserted (a benchmark's job): printed for the record.
+    println!(
+        "hygiene: server resident memory {rss_before:?} KiB before, {rss_held:?} KiB with them held, {:?} KiB after they closed",
+        vm_rss_kib(pid)
     );
     let log = serve.logs();
     assert!(
