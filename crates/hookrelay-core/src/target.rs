@@ -203,6 +203,18 @@ impl Allowed {
     }
 }
 
+impl std::fmt::Display for Allowed {
+    /// As written in `HOOKRELAY_ALLOWED_TARGETS`: `10.0.0.0/8`, `127.0.0.1/32:9000`,
+    /// `[::1/128]:9000`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.port, self.net) {
+            (None, net) => write!(f, "{net}"),
+            (Some(port), IpNet::V4(net)) => write!(f, "{net}:{port}"),
+            (Some(port), IpNet::V6(net)) => write!(f, "[{net}]:{port}"),
+        }
+    }
+}
+
 /// Parses one allow-list entry: `10.0.0.0/8`, `10.0.0.5`, `::1`, `127.0.0.1:9000`,
 /// `127.0.0.0/8:9000`, `[::1]:9000` or `[fd00::/8]:9000`.
 fn parse_allowed(part: &str) -> Option<Allowed> {
@@ -429,6 +441,9 @@ mod tests {
         ] {
             assert!(TargetPolicy::parse(bad).is_err(), "{bad}");
         }
+        // Written back, the entries read the same.
+        let again: Vec<String> = p.allowed().iter().map(ToString::to_string).collect();
+        assert_eq!(TargetPolicy::parse(&again.join(",")).expect("reads back"), p);
         // Without a port, every port, as before.
         let any = TargetPolicy::parse("127.0.0.0/8").expect("parses");
         assert!(!any.has_ports());
