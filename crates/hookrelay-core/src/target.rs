@@ -443,7 +443,10 @@ mod tests {
         }
         // Written back, the entries read the same.
         let again: Vec<String> = p.allowed().iter().map(ToString::to_string).collect();
-        assert_eq!(TargetPolicy::parse(&again.join(",")).expect("reads back"), p);
+        assert_eq!(
+            TargetPolicy::parse(&again.join(",")).expect("reads back"),
+            p
+        );
         // Without a port, every port, as before.
         let any = TargetPolicy::parse("127.0.0.0/8").expect("parses");
         assert!(!any.has_ports());
