@@ -8,9 +8,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
   echo "redis-server is not installed (Debian: apt-get install redis-server)" >&2
   exit 1
 fi
-# The official UbiOps and Standard Webhooks clients, for the compatibility tests. Where the
-# system Python refuses packages (Debian's "externally managed" one), use a venv instead.
-if ! python3 -c 'import ubiops, standardwebhooks, requests' >/dev/null 2>&1; then
+# The official UbiOps and Standard Webhooks clients, for the compatibility tests, and
+# schemathesis, which checks the API against its OpenAPI description. Where the system Python
+# refuses packages (Debian's "externally managed" one), use a venv instead.
+if [ -x tests/.venv/bin/st ]; then
+  export PATH="$PWD/tests/.venv/bin:$PATH"
+fi
+export PATH="$PATH:$(python3 -m site --user-base)/bin"
+if ! python3 -c 'import ubiops, standardwebhooks, requests' >/dev/null 2>&1 || ! command -v st >/dev/null 2>&1; then
   if ! python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt; then
     python3 -m venv tests/.venv
     tests/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
@@ -20,6 +25,19 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Dependency audit (deny.toml lists each accepted advisory and why). Licences, bans and
+# sources need nothing but Cargo.lock; advisories need the RustSec database from GitHub, so
+# where it cannot be fetched that check is left out, with a line saying so.
+if command -v cargo-deny >/dev/null 2>&1; then
+  if cargo deny fetch db >/dev/null 2>&1; then
+    cargo deny --log-level error check advisories licenses bans sources
+  else
+    echo "cargo deny: the advisory database cannot be fetched (no network?); advisories NOT checked" >&2
+    cargo deny --offline --log-level error check licenses bans sources
+  fi
+else
+  echo "cargo-deny is not installed (cargo install cargo-deny --locked); dependency audit NOT run" >&2
+fi
 cargo build --release --bin hookrelay
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

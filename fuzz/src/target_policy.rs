@@ -56,7 +56,12 @@ pub fn check(data: &[u8]) {
             if classify(addr).is_none() {
                 assert!(verdict.is_ok(), "public address {addr} refused");
             }
-            if policy.allowed().iter().any(|net| net.contains(&addr)) {
+            // Only entries without a port allow an address whatever the port.
+            if policy
+                .allowed()
+                .iter()
+                .any(|a| a.port.is_none() && a.net.contains(&addr))
+            {
                 assert!(
                     verdict.is_ok(),
                     "{addr} refused though allowed by {policy:?}"
@@ -70,7 +75,7 @@ pub fn check(data: &[u8]) {
                 && policy
                     .allowed()
                     .iter()
-                    .all(|net| matches!(net, IpNet::V4(_)))
+                    .all(|a| matches!(a.net, IpNet::V4(_)))
             {
                 let mapped = IpAddr::V6(v4.to_ipv6_mapped());
                 assert_eq!(

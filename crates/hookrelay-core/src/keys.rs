@@ -87,6 +87,17 @@ impl Keys {
     pub fn event(&self, project: &str, event_id: &str) -> String {
         format!("{}:event:{project}:{event_id}", self.prefix)
     }
+
+    /// HASH: token name → token record JSON (`name`, `role`, `created_at`, `hash`; never
+    /// the token), one per project.
+    pub fn tokens(&self, project: &str) -> String {
+        format!("{}:tokens:{project}", self.prefix)
+    }
+
+    /// STRING: what the token with this SHA-256 hash grants (`project`, `name`, `role`).
+    pub fn token(&self, hash: &str) -> String {
+        format!("{}:token:{hash}", self.prefix)
+    }
 }
 
 /// The keys of the queue's partition: the ring of endpoints that can be served, their

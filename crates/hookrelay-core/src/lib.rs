@@ -15,6 +15,7 @@ pub mod retry;
 pub mod signing;
 pub mod target;
 pub mod time;
+pub mod token;
 pub mod webhook;
 
 pub use delivery::{AttemptRecord, DeliveryKind, DeliveryStatus};

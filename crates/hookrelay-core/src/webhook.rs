@@ -242,8 +242,8 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 }
 
-/// Validates a name used in paths and Redis keys (project, webhook): 1–64 characters of
-/// letters, digits, `-`, `_` and `.`.
+/// Validates a name used in paths and Redis keys (project, webhook, token): 1–64 characters
+/// of letters, digits, `-`, `_` and `.`, and neither `.` nor `..`.
 pub fn validate_name(field: &str, value: &str) -> Result<(), FieldError> {
     if value.is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
@@ -259,6 +259,11 @@ pub fn validate_name(field: &str, value: &str) -> Result<(), FieldError> {
             field,
             "may contain only letters, digits, '-', '_' and '.'",
         ));
+    }
+    // Path segments that mean "this" and "parent": clients and browsers rewrite URLs
+    // holding them, so an object named so could never be reached again.
+    if value == "." || value == ".." {
+        return Err(FieldError::new(field, "must not be '.' or '..'"));
     }
     Ok(())
 }

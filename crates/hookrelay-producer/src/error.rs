@@ -18,6 +18,9 @@ pub enum ProducerError {
     /// No or a wrong API token (401).
     #[error("{0}")]
     Unauthorized(String),
+    /// A project token whose role does not allow the operation (403).
+    #[error("{0}")]
+    Forbidden(String),
     /// No such webhook, delivery, test or route (404).
     #[error("{0}")]
     NotFound(String),
@@ -30,6 +33,9 @@ pub enum ProducerError {
     /// The request body is larger than the configured limit (413).
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request body did not arrive in time (408).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// Redis did not answer (503).
     #[error("redis unavailable: {0}")]
     Unavailable(String),
@@ -44,10 +50,12 @@ impl ProducerError {
         match self {
             ProducerError::Invalid(_) | ProducerError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProducerError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ProducerError::Forbidden(_) => StatusCode::FORBIDDEN,
             ProducerError::NotFound(_) => StatusCode::NOT_FOUND,
             ProducerError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProducerError::Conflict(_) => StatusCode::CONFLICT,
             ProducerError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProducerError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ProducerError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProducerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

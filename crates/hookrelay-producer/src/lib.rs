@@ -7,7 +7,8 @@
 //!   `hookrelay publish` both use it;
 //! - [`Producer`]: the thin facade for other Rust services: connect, `publish(event)` →
 //!   delivery ids, look a delivery up (`cargo run -p hookrelay-producer --example publish`);
-//! - [`app`]: the HTTP router, `/v2.1/…` plus `/health`, `/metrics`, `/openapi.json`, `/ui`.
+//! - [`app`]: the HTTP router, `/v2.1/…` plus `/health`, `/metrics`, `/openapi.json`, `/ui`;
+//! - [`server::serve`]: the HTTP server under it, with timeouts and a connection cap.
 
 pub mod api;
 mod error;
@@ -15,6 +16,7 @@ mod metrics;
 mod producer;
 mod publisher;
 mod registry;
+pub mod server;
 
 pub use api::{ApiSettings, AppState, DEFAULT_BODY_LIMIT, app};
 pub use error::ProducerError;

@@ -24,6 +24,7 @@ mod migrate;
 mod queue;
 mod record;
 mod scripts;
+mod tokens;
 mod webhooks;
 
 pub use backend::{BackendSettings, HeldJobs, RedisBackend, spawn_lease_keeper};
@@ -34,4 +35,5 @@ pub use queue::{
     RedeliverOutcome,
 };
 pub use record::DeliveryView;
+pub use tokens::TokenStore;
 pub use webhooks::{Replaced, StoredWebhooks};

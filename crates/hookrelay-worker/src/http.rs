@@ -15,7 +15,10 @@
 //! - at most [`HttpSettings::max_body_kept`] bytes of an answer are read; then the
 //!   connection is dropped rather than drained, so a 1 GB answer costs 64 KiB;
 //! - errors are short sentences for people ("Connection refused", "timed out after 10 s")
-//!   that never carry the URL, header values, the token or signing secrets.
+//!   that never carry the URL, header values, the token or signing secrets;
+//! - what is kept of an answer never holds the webhook's token, signing secrets or header
+//!   values either: a receiver that echoes its request gets them replaced by
+//!   [`REDACTED`] before the record is stored (see [`redact`]).
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -97,28 +100,77 @@ pub struct HttpDeliverer {
     client: reqwest::Client,
     policy: Arc<TargetPolicy>,
     max_body_kept: usize,
+    /// When an allowed-target entry is limited to one port, the resolver must know the
+    /// port, which reqwest does not tell it: then each port gets a client of its own.
+    per_port: Option<Arc<PortClients>>,
+}
+
+/// One client per destination port, built on first use.
+#[derive(Debug)]
+struct PortClients {
+    settings: HttpSettings,
+    clients: std::sync::Mutex<std::collections::HashMap<u16, reqwest::Client>>,
+}
+
+/// Ports with a pooled client of their own, at most; past it, a client per attempt.
+const MAX_PORT_CLIENTS: usize = 256;
+
+fn build_client(
+    settings: &HttpSettings,
+    policy: Arc<TargetPolicy>,
+    port: Option<u16>,
+) -> Result<reqwest::Client, HttpError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .referer(false)
+        .dns_resolver(PolicyResolver { policy, port })
+        .pool_max_idle_per_host(settings.max_idle_per_host)
+        .pool_idle_timeout(settings.pool_idle_timeout)
+        .build()
+        .map_err(|e| HttpError::Client(error_chain(&e)))
 }
 
 impl HttpDeliverer {
     /// Builds the client: no redirects, no proxy, the policy-checking resolver, pooling.
     pub fn new(settings: HttpSettings) -> Result<Self, HttpError> {
-        let policy = Arc::new(settings.policy);
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .referer(false)
-            .dns_resolver(PolicyResolver {
-                policy: policy.clone(),
+        let policy = Arc::new(settings.policy.clone());
+        let client = build_client(&settings, policy.clone(), None)?;
+        let per_port = policy.has_ports().then(|| {
+            Arc::new(PortClients {
+                settings: settings.clone(),
+                clients: std::sync::Mutex::new(std::collections::HashMap::new()),
             })
-            .pool_max_idle_per_host(settings.max_idle_per_host)
-            .pool_idle_timeout(settings.pool_idle_timeout)
-            .build()
-            .map_err(|e| HttpError::Client(error_chain(&e)))?;
+        });
         Ok(Self {
             client,
             policy,
             max_body_kept: settings.max_body_kept,
+            per_port,
         })
+    }
+
+    /// The client for a request to `url`.
+    fn client_for(&self, url: &Url) -> Result<reqwest::Client, String> {
+        let (Some(per_port), Some(port)) = (&self.per_port, url.port_or_known_default()) else {
+            return Ok(self.client.clone());
+        };
+        let build = || {
+            build_client(&per_port.settings, self.policy.clone(), Some(port))
+                .map_err(|e| e.to_string())
+        };
+        let mut clients = match per_port.clients.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(client) = clients.get(&port) {
+            return Ok(client.clone());
+        }
+        let client = build()?;
+        if clients.len() < MAX_PORT_CLIENTS {
+            clients.insert(port, client.clone());
+        }
+        Ok(client)
     }
 
     /// Makes one attempt of `job`, recording it as made by `worker`. Never panics and never
@@ -162,11 +214,16 @@ impl HttpDeliverer {
             error = error.as_deref(),
             "delivery attempt"
         );
-        let response = answer.status.map(|status| ResponseRecord {
-            status_code: status.as_u16(),
-            headers: answer.headers,
-            body: String::from_utf8_lossy(&answer.body).into_owned(),
-            body_truncated: answer.truncated,
+        let response = answer.status.map(|status| {
+            let mut headers = answer.headers;
+            let mut body = String::from_utf8_lossy(&answer.body).into_owned();
+            redact(job, &mut headers, &mut body, answer.truncated);
+            ResponseRecord {
+                status_code: status.as_u16(),
+                headers,
+                body,
+                body_truncated: answer.truncated,
+            }
         });
         AttemptOutcome {
             record: AttemptRecord {
@@ -208,8 +265,8 @@ impl HttpDeliverer {
         answer: &mut Answer,
     ) -> Result<(), String> {
         let tls = url.scheme() == "https";
-        let mut response = self
-            .client
+        let client = self.client_for(&url)?;
+        let mut response = client
             .post(url)
             .headers(headers)
             .body(body)
@@ -380,6 +437,8 @@ fn retry_after(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     let secs = match value.parse::<u64>() {
         Ok(secs) => secs,
+        // More seconds than a u64 holds: a very long wait, capped like any other.
+        Err(_) if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => u64::MAX,
         Err(_) => {
             let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
             let wait = at.timestamp() - chrono::Utc::now().timestamp();
@@ -389,9 +448,74 @@ fn retry_after(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
-/// Resolves names with the system resolver and keeps only the addresses the policy allows.
+/// What replaces a secret in a stored answer.
+pub const REDACTED: &str = "[redacted]";
+
+/// Webhook header values shorter than this are not looked for in answers: they cannot be
+/// secrets worth the name, and replacing every `1` or `yes` would garble the body.
+const MIN_REDACTED_LEN: usize = 4;
+
+/// Replaces, in the answer's header values and body, every occurrence of the job's token,
+/// signing secrets (whole, and their key part after `whsec_`) and webhook header values
+/// (the job does not say which headers were protected, so all of them), as sent and as
+/// escaped inside a JSON string. When the body was cut short, a secret cut at its end is
+/// replaced too.
+fn redact(job: &Job, headers: &mut BTreeMap<String, String>, body: &mut String, truncated: bool) {
+    let req = &job.request;
+    let mut secrets: Vec<String> = Vec::new();
+    secrets.extend(req.token.iter().cloned());
+    for secret in &req.secrets {
+        secrets.push(secret.clone());
+        if let Some(key) = secret.strip_prefix("whsec_") {
+            secrets.push(key.to_owned());
+        }
+    }
+    secrets.extend(req.headers.iter().map(|(_, v)| v.clone()));
+    secrets.retain(|s| s.len() >= MIN_REDACTED_LEN);
+    let escaped: Vec<String> = secrets
+        .iter()
+        .filter_map(|s| serde_json::to_string(s).ok())
+        .map(|quoted| quoted[1..quoted.len() - 1].to_owned())
+        .collect();
+    secrets.extend(escaped);
+    // Longest first, so that a secret containing another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    if secrets.is_empty() {
+        return;
+    }
+    for value in headers.values_mut() {
+        for secret in &secrets {
+            if value.contains(secret.as_str()) {
+                *value = value.replace(secret.as_str(), REDACTED);
+            }
+        }
+    }
+    for secret in &secrets {
+        if body.contains(secret.as_str()) {
+            *body = body.replace(secret.as_str(), REDACTED);
+        }
+    }
+    if truncated {
+        for secret in &secrets {
+            let cut = (MIN_REDACTED_LEN..secret.len())
+                .rev()
+                .filter(|&n| secret.is_char_boundary(n))
+                .find(|&n| body.ends_with(&secret[..n]));
+            if let Some(n) = cut {
+                body.truncate(body.len() - n);
+                body.push_str(REDACTED);
+                break;
+            }
+        }
+    }
+}
+
+/// Resolves names with the system resolver and keeps only the addresses the policy allows
+/// (on `port`, when the client is for one port; on any port otherwise).
 struct PolicyResolver {
     policy: Arc<TargetPolicy>,
+    port: Option<u16>,
 }
 
 /// Why a name gave no address to connect to. Found again in the error chain by
@@ -409,6 +533,7 @@ enum ResolveError {
 impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.policy.clone();
+        let port = self.port;
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let found = tokio::net::lookup_host((host.as_str(), 0))
@@ -420,7 +545,7 @@ impl Resolve for PolicyResolver {
             let mut allowed = Vec::new();
             let mut refused = None;
             for addr in found {
-                match policy.check(addr.ip()) {
+                match policy.check_port(addr.ip(), port) {
                     Ok(()) => allowed.push(addr),
                     Err(e) => {
                         refused.get_or_insert(e);

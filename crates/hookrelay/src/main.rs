@@ -326,8 +326,7 @@ async fn serve_http(
     app: Router,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(wait_for(shutdown))
+    hookrelay_producer::server::serve(listener, app, Default::default(), wait_for(shutdown))
         .await
         .context("HTTP server")
 }

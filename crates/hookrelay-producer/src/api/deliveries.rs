@@ -109,7 +109,10 @@ struct ListFilter {
 impl ListFilter {
     fn parse(query: &std::collections::HashMap<String, String>) -> Result<Self, ProducerError> {
         let non_empty = |name: &str| query.get(name).filter(|v| !v.is_empty());
-        let status = non_empty("status")
+        // `status`, `kind` and `limit`, when given, must hold a value (the API description
+        // says which); only `webhook` treats an empty value as no filter.
+        let status = query
+            .get("status")
             .map(|s| {
                 DeliveryStatus::parse(s).ok_or_else(|| {
                     ProducerError::field(
@@ -119,7 +122,8 @@ impl ListFilter {
                 })
             })
             .transpose()?;
-        let kind = non_empty("kind")
+        let kind = query
+            .get("kind")
             .map(|k| match k.as_str() {
                 "delivery" => Ok(DeliveryKind::Delivery),
                 "test" => Ok(DeliveryKind::Test),
@@ -129,7 +133,7 @@ impl ListFilter {
                 )),
             })
             .transpose()?;
-        let limit = match non_empty("limit") {
+        let limit = match query.get("limit") {
             None => DEFAULT_LIST_LIMIT,
             Some(l) => l
                 .parse::<usize>()

@@ -36,38 +36,41 @@ where
     }
 }
 
-fn body_rejection(rejection: BytesRejection) -> ProducerError {
+/// The error for a body that could not be read.
+pub(super) fn body_rejection(rejection: BytesRejection) -> ProducerError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ProducerError::PayloadTooLarge(
             "request body is larger than the limit of this server".into(),
         )
     } else {
-        ProducerError::BadRequest(format!(
-            "could not read the request body: {}",
-            rejection.body_text()
-        ))
+        ProducerError::field(
+            BODY_FIELD,
+            format!("could not read the request body: {}", rejection.body_text()),
+        )
     }
 }
 
-/// Parses a JSON body into `T`; errors name the field path and the problem.
+/// The field named by errors about the body as a whole (empty, not JSON, not an object).
+pub const BODY_FIELD: &str = "body";
+
+/// Parses a JSON body into `T`. Every error is a 400 naming a field — the path of the
+/// value at fault (`headers[0].key`), or `body` — and never quotes a value: a secret sent
+/// with the wrong type must not come back in the answer or the log.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ProducerError> {
+    let body_error = |message: &str| ProducerError::field(BODY_FIELD, message);
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ProducerError::BadRequest(
-            "request body: expected a JSON object, got an empty body".into(),
-        ));
+        return Err(body_error("expected a JSON object, got an empty body"));
     }
     if std::str::from_utf8(bytes).is_err() {
-        return Err(ProducerError::BadRequest(
-            "request body: not valid UTF-8".into(),
-        ));
+        return Err(body_error("not valid UTF-8"));
     }
     // Every body of this API is an object; serde would otherwise also take a struct from
     // an array of its fields in order.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(
             match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-                Err(e) => ProducerError::BadRequest(format!("malformed JSON: {e}")),
-                Ok(_) => ProducerError::BadRequest("request body: expected a JSON object".into()),
+                Err(e) => body_error(&format!("malformed JSON: {}", without_values(&e))),
+                Ok(_) => body_error("expected a JSON object"),
             },
         );
     }
@@ -75,19 +78,100 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ProducerError>
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data if path != "." => {
-                ProducerError::BadRequest(format!("{path}: {inner}"))
+        let message = without_values(&inner);
+        let mut field = field_of(&path);
+        if inner.classify() == serde_json::error::Category::Data {
+            // "missing field `x`" at `headers[0]` is about `headers[0].x`.
+            if let Some(name) = message
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.strip_suffix('`'))
+            {
+                field = if field == BODY_FIELD {
+                    name.to_owned()
+                } else {
+                    format!("{field}.{name}")
+                };
+                return ProducerError::field(field, "is required");
             }
-            serde_json::error::Category::Data => {
-                ProducerError::BadRequest(format!("request body: {inner}"))
-            }
-            _ => ProducerError::BadRequest(format!("malformed JSON: {inner}")),
+            ProducerError::field(field, message)
+        } else {
+            ProducerError::field(field, format!("malformed JSON: {message}"))
         }
     })?;
     de.end()
-        .map_err(|e| ProducerError::BadRequest(format!("malformed JSON: {e}")))?;
+        .map_err(|e| body_error(&format!("malformed JSON: {}", without_values(&e))))?;
     Ok(value)
+}
+
+/// The field an error at `path` names: the path itself, `body` for the root, and only the
+/// first segment of a path too long to be useful (a value nested 128 levels deep).
+fn field_of(path: &str) -> String {
+    // `?` stands for a map key not yet read: the error is about the value holding it.
+    let path = path
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('.');
+    if path == "." || path.is_empty() {
+        BODY_FIELD.to_owned()
+    } else if path.len() > 100 {
+        path.split(['[', '.'])
+            .next()
+            .unwrap_or(BODY_FIELD)
+            .to_owned()
+    } else {
+        path.to_owned()
+    }
+}
+
+/// serde_json's message without the value it quotes (`invalid type: integer `42`,
+/// expected a string` → `invalid type: got an integer, expected a string`) and without
+/// its position in a one-line body (kept for syntax errors, where it helps).
+fn without_values(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = if e.classify() == serde_json::error::Category::Data {
+        text.split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        text
+    };
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            let (got, expected) = rest
+                .split_once(", expected ")
+                .unwrap_or((rest, "another value"));
+            // The kind is the words before the quoted value: `integer`, `string`,
+            // `floating point`, `boolean`; `null`, `map` and `sequence` quote nothing.
+            let kind = got.split(['`', '"']).next().unwrap_or_default().trim();
+            let kind = if kind.is_empty() { "a value" } else { kind };
+            return format!("{prefix}got {kind}, expected {expected}");
+        }
+    }
+    if text.starts_with("missing field `")
+        || text.starts_with("unknown field `")
+        || text.starts_with("duplicate field `")
+    {
+        // Names a field of ours, not a value.
+        return text;
+    }
+    // Anything else: drop whatever it quotes.
+    let mut out = String::with_capacity(text.len());
+    let mut quoted = false;
+    for c in text.chars() {
+        if c == '`' {
+            if !quoted {
+                out.push_str("`…");
+            } else {
+                out.push('`');
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Path parameters, with a JSON error when they do not decode.
@@ -105,7 +189,7 @@ where
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(v)| ApiPath(v))
-            .map_err(|r| ProducerError::BadRequest(format!("path: {}", r.body_text())))
+            .map_err(|r| ProducerError::field("path", r.body_text()))
     }
 }
 
@@ -121,7 +205,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
         Query::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map(|Query(q)| ApiQuery(q))
-            .map_err(|r| ProducerError::BadRequest(format!("query string: {}", r.body_text())))
+            .map_err(|r| ProducerError::field("query", r.body_text()))
     }
 }
 
@@ -146,39 +230,78 @@ mod tests {
         key: String,
     }
 
-    fn check(body: &str, want: &str) {
-        let err = parse_json::<Sample>(body.as_bytes())
-            .expect_err(body)
-            .to_string();
-        assert!(err.contains(want), "{body:?} gave {err:?}, wanted {want:?}");
+    fn check(body: &str, field: &str, want: &str) {
+        let err = parse_json::<Sample>(body.as_bytes()).expect_err(body);
+        let ProducerError::Invalid(e) = &err else {
+            panic!("{body:?} gave {err:?}, not a field error");
+        };
+        assert_eq!(e.field, field, "{body:?} gave {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(want),
+            "{body:?} gave {text:?}, wanted {want:?}"
+        );
     }
 
     #[test]
     fn errors_name_the_field() {
-        check("", "empty body");
-        check("{", "malformed JSON");
-        check("{\"name\":\"a\"} x", "malformed JSON");
-        check("{}", "missing field `name`");
-        check("{\"name\":1}", "name: invalid type");
+        check("", "body", "empty body");
+        check("{", "body", "malformed JSON");
+        check("{\"name\":\"a\"} x", "body", "malformed JSON");
+        check("{}", "name", "name: is required");
+        check(
+            "{\"name\":1}",
+            "name",
+            "name: invalid type: got integer, expected a string",
+        );
         check(
             "{\"name\":\"a\",\"timeout\":\"x\"}",
-            "timeout: invalid type",
+            "timeout",
+            "timeout: invalid type: got string, expected u32",
         );
         check(
             "{\"name\":\"a\",\"headers\":[{}]}",
-            "headers[0]: missing field `key`",
+            "headers[0].key",
+            "headers[0].key: is required",
         );
-        check("[]", "request body: expected a JSON object");
-        check("[\"a\", 1, []]", "expected a JSON object");
-        check("nul", "malformed JSON");
+        check(
+            "{\"name\":\"a\",\"timeout\":1e309}",
+            "timeout",
+            "number out of range",
+        );
+        check(
+            "{\"name\":\"a\",\"timeout\":-1}",
+            "timeout",
+            "invalid value: got integer, expected u32",
+        );
+        check("[]", "body", "expected a JSON object");
+        check("[\"a\", 1, []]", "body", "expected a JSON object");
+        check("nul", "body", "malformed JSON");
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         let too_deep = format!("{{\"name\":\"a\",\"data\":{deep}}}");
-        let err = parse_json::<Sample>(too_deep.as_bytes()).expect_err("too deep");
-        assert!(err.to_string().contains("recursion limit"), "{err}");
+        check(&too_deep, "data", "recursion limit");
         // An unknown field is skipped without recursion, however deep.
         let ignored = format!("{{\"name\":\"a\",\"x\":{deep}}}");
         assert!(parse_json::<Sample>(ignored.as_bytes()).is_ok());
         assert!(parse_json::<Sample>(b"{\"name\":\"a\",\"unknown\":[1]}").is_ok());
+    }
+
+    #[test]
+    fn values_are_never_quoted() {
+        let secret = "987654321012";
+        for body in [
+            format!("{{\"name\":{secret}}}"),
+            format!("{{\"name\":\"a\",\"timeout\":\"{secret}\"}}"),
+            format!("{{\"name\":\"a\",\"timeout\":{secret}.5}}"),
+            format!("{{\"name\":\"a\",\"timeout\":-{secret}}}"),
+            format!("{{\"name\":[{secret}]}}"),
+            format!("{{\"name\":{{\"k\":\"{secret}\"}}}}"),
+        ] {
+            let err = parse_json::<Sample>(body.as_bytes())
+                .expect_err(&body)
+                .to_string();
+            assert!(!err.contains(secret), "{body} gave {err}");
+        }
     }
 
     #[test]

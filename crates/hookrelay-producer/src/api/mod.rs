@@ -1,7 +1,8 @@
 //! The REST API: `app(state)` builds the whole router.
 //!
 //! - `/v2.1/…` — the UbiOps-compatible webhook API and hookrelay's own endpoints, behind
-//!   `Authorization: Token <t>` or `Bearer <t>`;
+//!   `Authorization: Token <t>` or `Bearer <t>`: the global admin token or a project token
+//!   with a role (see [`auth`]);
 //! - `/health` — no auth; 200 when Redis answers PING, 503 otherwise;
 //! - `/metrics` — Prometheus text, no auth (scrapers rarely carry tokens; it shows counts
 //!   only, never names, URLs or secrets);
@@ -10,9 +11,11 @@
 //!
 //! Every answer that is not a success is JSON `{"error": "…"}`.
 
+pub mod auth;
 mod deliveries;
 mod events;
 pub mod extract;
+mod tokens;
 mod webhook_tests;
 mod webhooks;
 
@@ -20,14 +23,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use hookrelay_core::target::TargetPolicy;
-use hookrelay_queue::Queue;
-use subtle::ConstantTimeEq;
+use hookrelay_queue::{Queue, TokenStore};
 use tower_http::trace::TraceLayer;
 
 use crate::error::ProducerError;
@@ -38,8 +42,11 @@ use crate::registry::Registry;
 /// Default largest request body: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// A `/v2.1` request that has no answer after this long gets a 503: every handler only
-/// talks to Redis, so a request this slow means Redis is not answering.
+/// talks to Redis, so a request this slow means Redis is not answering. The body has been
+/// read before this starts.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// A request body that has not fully arrived this long after its headers gets a 408.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `/health` and `/metrics` wait for Redis.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -89,6 +96,7 @@ struct Inner {
     queue: Queue,
     registry: Registry,
     publisher: Publisher,
+    tokens: TokenStore,
     settings: ApiSettings,
     metrics: Metrics,
 }
@@ -98,11 +106,13 @@ impl AppState {
     pub fn new(queue: Queue, settings: ApiSettings) -> Self {
         let registry = Registry::new(&queue);
         let publisher = Publisher::new(queue.clone(), registry.clone());
+        let tokens = TokenStore::new(&queue);
         Self {
             inner: Arc::new(Inner {
                 queue,
                 registry,
                 publisher,
+                tokens,
                 settings,
                 metrics: Metrics::default(),
             }),
@@ -124,6 +134,11 @@ impl AppState {
         &self.inner.publisher
     }
 
+    /// The project tokens.
+    pub fn tokens(&self) -> &TokenStore {
+        &self.inner.tokens
+    }
+
     /// The settings.
     pub fn settings(&self) -> &ApiSettings {
         &self.inner.settings
@@ -142,10 +157,13 @@ pub fn app(state: AppState) -> Router {
         .merge(webhook_tests::router())
         .merge(events::router())
         .merge(deliveries::router())
-        // Layers added later run first: the token is checked before anything else, and
-        // before the body is read.
+        .merge(tokens::router())
+        // Layers added later run first: the token and the caller's role are checked before
+        // anything else; then the body is read, under its own timeout; only then does the
+        // deadline for the handler (which waits only for Redis) start.
         .route_layer(from_fn(deadline))
-        .route_layer(from_fn_with_state(state.clone(), require_token));
+        .route_layer(from_fn_with_state(state.clone(), read_body))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
         .nest("/v2.1", api)
         .route("/health", get(health))
@@ -158,45 +176,46 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings().body_limit))
         .layer(from_fn_with_state(state.clone(), count_responses))
-        .layer(TraceLayer::new_for_http())
+        // The request line is logged without its query string: a client may put a secret
+        // there (`?token=…`) even though it is never read from there.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
         .with_state(state)
 }
 
-/// Checks `Authorization: Token <t>` / `Bearer <t>` in constant time. A wrong token is
-/// logged without the token.
-async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let header = req.headers().get(header::AUTHORIZATION);
-    match authorize(&state.settings().api_token, header) {
-        Ok(()) => next.run(req).await,
-        Err(e) => {
-            if header.is_some() {
-                tracing::warn!(method = %req.method(), path = %req.uri().path(), "request refused: wrong API token or malformed Authorization header");
-            }
-            e.into_response()
+/// Reads the whole body before the handler runs: a `Content-Length` over the limit is a
+/// 413 at once, without reading; a body that stalls is a 408 after [`BODY_READ_TIMEOUT`]
+/// (a slow client, not a slow Redis).
+async fn read_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = state.settings().body_limit;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return ProducerError::PayloadTooLarge(format!(
+            "request body is larger than the limit of this server ({limit} bytes)"
+        ))
+        .into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let whole = Request::from_parts(parts.clone(), body);
+    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, Bytes::from_request(whole, &())).await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(rejection)) => return extract::body_rejection(rejection).into_response(),
+        Err(_) => {
+            return ProducerError::RequestTimeout(format!(
+                "the request body did not arrive within {} s",
+                BODY_READ_TIMEOUT.as_secs()
+            ))
+            .into_response();
         }
-    }
-}
-
-fn authorize(expected: &str, header: Option<&HeaderValue>) -> Result<(), ProducerError> {
-    const USAGE: &str = "send 'Authorization: Token <token>' or 'Authorization: Bearer <token>'";
-    let Some(value) = header else {
-        return Err(ProducerError::Unauthorized(format!(
-            "missing Authorization header; {USAGE}"
-        )));
     };
-    let malformed =
-        || ProducerError::Unauthorized(format!("malformed Authorization header; {USAGE}"));
-    let value = value.to_str().map_err(|_| malformed())?;
-    let (scheme, token) = value.trim().split_once(' ').ok_or_else(malformed)?;
-    if !scheme.eq_ignore_ascii_case("token") && !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(malformed());
-    }
-    let token = token.trim();
-    let matches: bool = token.as_bytes().ct_eq(expected.as_bytes()).into();
-    if expected.is_empty() || !matches {
-        return Err(ProducerError::Unauthorized("invalid API token".into()));
-    }
-    Ok(())
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// Gives up on a request that Redis leaves unanswered, with a 503 rather than a hang.
@@ -301,30 +320,6 @@ fn check_project(project: &str) -> Result<(), ProducerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check(expected: &str, header: Option<&str>, ok: bool) {
-        let value = header.map(|h| HeaderValue::from_str(h).expect("header"));
-        assert_eq!(
-            authorize(expected, value.as_ref()).is_ok(),
-            ok,
-            "{header:?}"
-        );
-    }
-
-    #[test]
-    fn token_schemes() {
-        check("s3cret", Some("Token s3cret"), true);
-        check("s3cret", Some("Bearer s3cret"), true);
-        check("s3cret", Some("bearer s3cret"), true);
-        check("s3cret", Some("TOKEN  s3cret "), true);
-        check("s3cret", Some("Basic s3cret"), false);
-        check("s3cret", Some("s3cret"), false);
-        check("s3cret", Some("Token s3cre"), false);
-        check("s3cret", Some("Token s3cret2"), false);
-        check("s3cret", None, false);
-        check("", Some("Token "), false);
-        check("", Some("Token x"), false);
-    }
 
     #[test]
     fn openapi_is_json() {

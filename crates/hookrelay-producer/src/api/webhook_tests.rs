@@ -35,6 +35,7 @@ pub(super) struct WebhookTestCreateIn {
     event: String,
     headers: Option<Vec<HeaderIn>>,
     version: Option<String>,
+    #[serde(default, deserialize_with = "super::webhooks::whole_number")]
     timeout: Option<i64>,
     include_result: Option<bool>,
     format: Option<String>,

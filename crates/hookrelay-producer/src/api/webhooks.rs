@@ -23,6 +23,7 @@ use hookrelay_core::{
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::auth::Caller;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::webhook_tests::TestOut;
 use super::{AppState, check_project};
@@ -62,6 +63,7 @@ pub(super) struct WebhookCreateIn {
     labels: Option<BTreeMap<String, String>>,
     event: String,
     events: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "whole_number")]
     timeout: Option<i64>,
     enabled: Option<bool>,
     retry: Option<bool>,
@@ -90,6 +92,7 @@ pub(super) struct WebhookPatchIn {
     labels: Option<BTreeMap<String, String>>,
     event: Option<String>,
     events: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "whole_number")]
     timeout: Option<i64>,
     enabled: Option<bool>,
     retry: Option<bool>,
@@ -106,6 +109,30 @@ pub(super) struct WebhookPatchIn {
     #[serde(default, deserialize_with = "nullable")]
     rate_limit: Option<Option<f64>>,
     ordered: Option<bool>,
+}
+
+/// A whole number, also when written with a fraction of zero (`10.0`): JSON does not tell
+/// the two apart, and JSON Schema's `integer` accepts both. `null` is `None`.
+pub(super) fn whole_number<'de, D>(d: D) -> Result<Option<i64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    if n.as_u64().is_some() {
+        return Ok(Some(i64::MAX));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.is_finite() => {
+            Ok(Some(f.clamp(i64::MIN as f64, i64::MAX as f64) as i64))
+        }
+        _ => Err(D::Error::custom("expected a whole number")),
+    }
 }
 
 /// Absent → `None` (through `default`), `null` → `Some(None)`, a value → `Some(Some(v))`.
@@ -193,12 +220,25 @@ impl From<&Webhook> for WebhookOut {
     }
 }
 
-/// The create answer: the webhook and, this once, its signing secret.
+/// The create answer: the webhook and, this once, its signing secret (for admins only:
+/// an editor's answer leaves it out).
 #[derive(Debug, Serialize)]
 pub(super) struct WebhookCreatedOut {
     #[serde(flatten)]
     webhook: WebhookOut,
-    signing_secret: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signing_secret: Option<String>,
+}
+
+/// Only admins see or set signing secrets.
+fn check_may_set_secret(caller: &Caller, secret: Option<&String>) -> Result<(), ProducerError> {
+    if secret.is_some() && !caller.is_admin() {
+        return Err(ProducerError::Forbidden(format!(
+            "signing_secret: only an admin may set it; this token's role is {}",
+            caller.role()
+        )));
+    }
+    Ok(())
 }
 
 /// `GET …/secret`.
@@ -283,10 +323,12 @@ fn check_secret(secret: &str) -> Result<(), FieldError> {
 
 async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(project): ApiPath<String>,
     ApiJson(input): ApiJson<WebhookCreateIn>,
 ) -> Result<(StatusCode, Json<WebhookCreatedOut>), ProducerError> {
     check_project(&project)?;
+    check_may_set_secret(&caller, input.signing_secret.as_ref())?;
     let (timeout, format, headers) =
         parse_request_fields(input.timeout, input.format, input.headers)?;
     let signing_secret = match input.signing_secret {
@@ -334,7 +376,7 @@ async fn create(
         StatusCode::CREATED,
         Json(WebhookCreatedOut {
             webhook: WebhookOut::from(&webhook),
-            signing_secret: webhook.signing_secret,
+            signing_secret: caller.is_admin().then_some(webhook.signing_secret),
         }),
     ))
 }
@@ -529,10 +571,12 @@ fn apply_patch(
 
 async fn update(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath((project, name)): ApiPath<(String, String)>,
     ApiJson(patch): ApiJson<WebhookPatchIn>,
 ) -> Result<Json<WebhookOut>, ProducerError> {
     check_project(&project)?;
+    check_may_set_secret(&caller, patch.signing_secret.as_ref())?;
     // What can be checked without the stored webhook is checked once, up front.
     let timeout = patch.timeout.map(validate_timeout).transpose()?;
     let format = patch

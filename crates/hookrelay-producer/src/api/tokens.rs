@@ -1,0 +1,112 @@
+//! `/projects/{project}/tokens…`: per-project API tokens. Admins only (the global token or
+//! a project admin token).
+//!
+//! The token is shown once, in the create answer; Redis holds only its SHA-256 hash, and
+//! the list shows names, roles and creation times.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use hookrelay_core::time::now_rfc3339;
+use hookrelay_core::token::{Role, TokenRecord, generate_token, hash_token};
+use hookrelay_core::webhook::validate_name;
+use serde::{Deserialize, Serialize};
+
+use super::extract::{ApiJson, ApiPath};
+use super::{AppState, check_project};
+use crate::error::ProducerError;
+
+/// Body of `POST /projects/{p}/tokens`.
+#[derive(Debug, Deserialize)]
+pub(super) struct TokenIn {
+    name: String,
+    role: String,
+}
+
+/// A token as listed: never the token itself.
+#[derive(Debug, Serialize)]
+pub(super) struct TokenOut {
+    name: String,
+    role: Role,
+    created_at: String,
+}
+
+/// The create answer: the token, this once.
+#[derive(Debug, Serialize)]
+pub(super) struct TokenCreatedOut {
+    #[serde(flatten)]
+    info: TokenOut,
+    token: String,
+}
+
+impl From<&TokenRecord> for TokenOut {
+    fn from(r: &TokenRecord) -> Self {
+        Self {
+            name: r.name.clone(),
+            role: r.role,
+            created_at: r.created_at.clone(),
+        }
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ApiPath(project): ApiPath<String>,
+    ApiJson(input): ApiJson<TokenIn>,
+) -> Result<(StatusCode, Json<TokenCreatedOut>), ProducerError> {
+    check_project(&project)?;
+    validate_name("name", &input.name)?;
+    let role: Role = input.role.parse()?;
+    let token = generate_token();
+    let record = TokenRecord {
+        name: input.name,
+        role,
+        created_at: now_rfc3339(),
+        hash: hash_token(&token),
+    };
+    if !state.tokens().create(&project, &record).await? {
+        return Err(ProducerError::Conflict(format!(
+            "a token named {:?} already exists in project {project}",
+            record.name
+        )));
+    }
+    tracing::info!(project, token = %record.name, role = %role, "project token created");
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenCreatedOut {
+            info: TokenOut::from(&record),
+            token,
+        }),
+    ))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiPath(project): ApiPath<String>,
+) -> Result<Json<Vec<TokenOut>>, ProducerError> {
+    check_project(&project)?;
+    let records = state.tokens().list(&project).await?;
+    Ok(Json(records.iter().map(TokenOut::from).collect()))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    ApiPath((project, name)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ProducerError> {
+    check_project(&project)?;
+    if state.tokens().delete(&project, &name).await? {
+        tracing::info!(project, token = %name, "project token deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ProducerError::NotFound(format!(
+            "token {name:?} not found in project {project}"
+        )))
+    }
+}
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/projects/{project}/tokens", get(list).post(create))
+        .route("/projects/{project}/tokens/{name}", delete(remove))
+}

@@ -1,0 +1,61 @@
+//! Allowed-target entries with a port admit that port only, for literal addresses and for
+//! names resolved at connection time: real receivers on 127.0.0.1.
+
+#![allow(clippy::unwrap_used)]
+
+use hookrelay_core::delivery::DeliveryKind;
+use hookrelay_core::job::JobRequest;
+use hookrelay_core::target::TargetPolicy;
+use hookrelay_core::{Format, JOB_VERSION, Job};
+use hookrelay_testkit::receiver::{Receiver, Reply};
+use hookrelay_worker::http::{HttpDeliverer, HttpSettings};
+
+fn job(url: &str) -> Job {
+    Job {
+        v: JOB_VERSION,
+        id: "dlv_ports".into(),
+        kind: DeliveryKind::Delivery,
+        project: "p".into(),
+        webhook: Some("w".into()),
+        event: "e".into(),
+        endpoint: "ep-test".into(),
+        attempt: 1,
+        deferred: 0,
+        created_at_ms: 0,
+        retry: false,
+        request: JobRequest {
+            url: url.into(),
+            headers: vec![],
+            token: None,
+            secrets: vec![],
+            timeout_secs: 5,
+            body: "{}".into(),
+            format: Format::Json,
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_port_in_the_allow_list_admits_that_port_only() {
+    let allowed = Receiver::start(Reply::Status(200)).await;
+    let other = Receiver::start(Reply::Status(200)).await;
+    let d = HttpDeliverer::new(HttpSettings {
+        policy: TargetPolicy::parse(&format!("127.0.0.1:{}", allowed.port())).unwrap(),
+        ..HttpSettings::default()
+    })
+    .unwrap();
+    for host in ["127.0.0.1", "localhost"] {
+        let ok = d
+            .attempt(&job(&format!("http://{host}:{}/", allowed.port())), "w")
+            .await;
+        assert!(ok.success, "{host}: {ok:?}");
+        let refused = d
+            .attempt(&job(&format!("http://{host}:{}/", other.port())), "w")
+            .await;
+        assert!(!refused.success, "{host}");
+        let error = refused.record.error.unwrap();
+        assert!(error.contains("loopback address"), "{host}: {error}");
+    }
+    assert_eq!(allowed.count(), 2);
+    assert_eq!(other.connections(), 0, "a refused port was connected to");
+}
