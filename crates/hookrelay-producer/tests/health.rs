@@ -35,7 +35,7 @@ async fn health_metrics_openapi_and_ui_need_no_token() {
         m.headers["content-type"]
             .to_str()
             .unwrap()
-            .starts_with("text/plain")
+            .starts_with("application/openmetrics-text")
     );
     for line in [
         "hookrelay_events_published_total 1\n",
