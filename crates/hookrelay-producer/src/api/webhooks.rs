@@ -72,6 +72,7 @@ pub(super) struct WebhookCreateIn {
     github_actions: Option<bool>,
     token: Option<String>,
     signing_secret: Option<String>,
+    #[serde(default, deserialize_with = "whole_number")]
     max_concurrency: Option<i64>,
     rate_limit: Option<f64>,
     ordered: Option<bool>,
@@ -103,7 +104,7 @@ pub(super) struct WebhookPatchIn {
     token: Option<Option<String>>,
     signing_secret: Option<String>,
     /// `null` returns to the default.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_whole_number")]
     max_concurrency: Option<Option<i64>>,
     /// `null` removes the limit.
     #[serde(default, deserialize_with = "nullable")]
@@ -133,6 +134,15 @@ where
         }
         _ => Err(D::Error::custom("expected a whole number")),
     }
+}
+
+/// [`whole_number`] where `null` means something: absent → `None` (through `default`),
+/// `null` → `Some(None)`, a number → `Some(Some(n))`.
+fn nullable_whole_number<'de, D>(d: D) -> Result<Option<Option<i64>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    whole_number(d).map(Some)
 }
 
 /// Absent → `None` (through `default`), `null` → `Some(None)`, a value → `Some(Some(v))`.
