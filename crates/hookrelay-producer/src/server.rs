@@ -19,6 +19,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -131,7 +132,13 @@ pub async fn serve(
             limits.header_read_timeout
         };
         tokio::spawn(async move {
+            // Whether a request has begun on this connection: a connection that never sends
+            // one is closed after the header-read timeout even if hyper's timer, which runs
+            // per request head, has not started.
+            let spoke = Arc::new(AtomicBool::new(false));
+            let heard = spoke.clone();
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                heard.store(true, Ordering::Relaxed);
                 let router = router.clone();
                 async move {
                     Ok::<_, Infallible>(
@@ -153,8 +160,16 @@ pub async fn serve(
             let closed = async move {
                 let _ = closing.wait_for(|c| *c).await;
             };
+            let silent = async move {
+                tokio::time::sleep(header_read_timeout).await;
+                if spoke.load(Ordering::Relaxed) {
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
                 _ = conn.as_mut() => {}
+                // Dropping the connection closes its socket.
+                () = silent => {}
                 () = closed => {
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.await;

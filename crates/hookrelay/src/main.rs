@@ -313,12 +313,25 @@ async fn gated(State(gate): State<Gate>, req: Request) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
 }
 
-/// Binds `addr` for `what` (the setting named in the error).
+/// Binds `addr` for `what` (the setting named in the error), with a long accept queue: a
+/// burst of connections waits there for the server's connection cap instead of being
+/// dropped half-open by the kernel.
 async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("{what}: cannot listen on {addr}"))
+    let listen = || -> std::io::Result<tokio::net::TcpListener> {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(ACCEPT_BACKLOG)
+    };
+    listen().with_context(|| format!("{what}: cannot listen on {addr}"))
 }
+
+/// Connections the kernel queues for `accept` (capped by `net.core.somaxconn`).
+const ACCEPT_BACKLOG: u32 = 8192;
 
 /// Serves `app` on `listener` until shutdown.
 async fn serve_http(
