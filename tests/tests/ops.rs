@@ -265,7 +265,7 @@ fn settings_prints_effective_values_masks_secrets_and_warns_about_unknown_variab
     );
     assert_eq!(
         line("HOOKRELAY_ENDPOINT_CONCURRENCY")[1..],
-        ["16", "default"]
+        ["64", "default"]
     );
     assert_eq!(
         line("HOOKRELAY_DISABLE_AFTER_SECS")[1..],

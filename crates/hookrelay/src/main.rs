@@ -198,7 +198,7 @@ async fn connect(settings: &Settings, shutdown: &watch::Receiver<bool>) -> Optio
 }
 
 /// The queue's settings: retention, per-endpoint concurrency, auto-disable.
-fn configure_queue(queue: Queue, s: &Settings) -> Queue {
+pub(crate) fn configure_queue(queue: Queue, s: &Settings) -> Queue {
     queue
         .with_retention(s.retention)
         .with_endpoint_concurrency(s.endpoint_concurrency)

@@ -90,7 +90,7 @@ async fn queue(settings: &Settings) -> anyhow::Result<Queue> {
     .await
     .map_err(|_| anyhow::anyhow!("redis did not answer at HOOKRELAY_REDIS_URL within 5 s"))?
     .map_err(|e| anyhow::anyhow!("redis unavailable at HOOKRELAY_REDIS_URL: {e}"))?;
-    Ok(q.with_retention(settings.retention))
+    Ok(crate::configure_queue(q, settings))
 }
 
 /// `hookrelay queue`: depth of every queue and workers alive.
@@ -102,15 +102,29 @@ pub async fn show_queue(settings: &Settings, args: QueueArgs) -> anyhow::Result<
         return Ok(());
     }
     let p = &settings.key_prefix;
-    println!("{:<14} {:>10}  key", "queue", "depth");
-    println!("{:<14} {:>10}  {p}:queue:ready", "ready", s.ready);
+    println!("{:<18} {:>10}  key", "queue", "depth");
     println!(
-        "{:<14} {:>10}  {p}:queue:scheduled",
+        "{:<18} {:>10}  {p}:{{q0}}:ep:<webhook id>:ready",
+        "ready", s.ready
+    );
+    println!(
+        "{:<18} {:>10}  {p}:{{q0}}:ep:<webhook id>:scheduled",
         "scheduled", s.scheduled
     );
-    println!("{:<14} {:>10}  {p}:queue:inflight", "in flight", s.inflight);
-    println!("{:<14} {:>10}  {p}:queue:dead", "dead", s.dead);
-    println!("{:<14} {:>10}  {p}:workers", "workers alive", s.workers);
+    println!(
+        "{:<18} {:>10}  {p}:{{q0}}:ring",
+        "webhooks served", s.endpoints_ready
+    );
+    println!(
+        "{:<18} {:>10}  {p}:{{q0}}:timers",
+        "webhooks waiting", s.endpoints_waiting
+    );
+    println!(
+        "{:<18} {:>10}  {p}:{{q0}}:inflight",
+        "in flight", s.inflight
+    );
+    println!("{:<18} {:>10}  {p}:{{q0}}:dead", "dead", s.dead);
+    println!("{:<18} {:>10}  {p}:workers", "workers alive", s.workers);
     Ok(())
 }
 
