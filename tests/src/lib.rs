@@ -227,6 +227,9 @@ impl Api {
             base: format!("{base}/v2.1"),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(20))
+                // Shorter than the server's 10 s keep-alive idle timeout, so a pooled
+                // connection is never reused just as the server closes it.
+                .pool_idle_timeout(Duration::from_secs(5))
                 .build()
                 .unwrap(),
         }

@@ -320,7 +320,10 @@ async fn redis_killed_and_restarted_with_aof() {
     redis.restart();
     let restarted_at = Instant::now();
     // The API reconnects without a restart of hookrelay: /health answers 200 again.
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let health_url = format!("{}/health", api_proc.base);
     wait_until(
         Duration::from_secs(20),

@@ -37,6 +37,9 @@ impl Api {
     /// `pad_bytes` of filler in its data.
     pub fn new(base: &str, pad_bytes: usize) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
+            // Under the API's 10 s keep-alive idle timeout, so no pooled connection is
+            // reused as the server closes it between phases.
+            .pool_idle_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .pool_max_idle_per_host(1024)
