@@ -162,6 +162,8 @@ pub struct Queue {
     retention: Duration,
     endpoint_concurrency: u32,
     disable_after: Duration,
+    /// Why an endpoint failing for `disable_after` is disabled (built once, not per ack).
+    disable_reason: String,
 }
 
 impl std::fmt::Debug for Queue {
@@ -195,8 +197,10 @@ impl Queue {
             keys,
             retention: Duration::from_secs(7 * 24 * 3600),
             endpoint_concurrency: 64,
-            disable_after: Duration::from_secs(5 * 24 * 3600),
-        })
+            disable_after: Duration::ZERO,
+            disable_reason: String::new(),
+        }
+        .with_disable_after(Duration::from_secs(5 * 24 * 3600)))
     }
 
     /// Deliveries in flight at once per endpoint whose webhook sets no `max_concurrency`.
@@ -208,6 +212,10 @@ impl Queue {
     /// How long an endpoint may fail without a single success before it is disabled.
     pub fn with_disable_after(mut self, d: Duration) -> Self {
         self.disable_after = d.max(Duration::from_secs(1));
+        self.disable_reason = format!(
+            "no successful delivery for {} while it kept failing",
+            human_duration(self.disable_after)
+        );
         self
     }
 
@@ -470,10 +478,7 @@ impl Queue {
             .arg(pause_until)
             .arg(self.endpoint_concurrency)
             .arg(self.disable_after.as_millis() as u64)
-            .arg(format!(
-                "no successful delivery for {} while it kept failing",
-                human_duration(self.disable_after)
-            ))
+            .arg(&self.disable_reason)
             .arg(CIRCUIT_FAILURE_THRESHOLD)
             .arg(CIRCUIT_COOLDOWN_BASE.as_millis() as u64)
             .arg(CIRCUIT_COOLDOWN_MAX.as_millis() as u64)
