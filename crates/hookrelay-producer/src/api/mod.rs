@@ -15,6 +15,7 @@ pub mod auth;
 mod deliveries;
 mod events;
 pub mod extract;
+mod recoveries;
 mod stats;
 mod tokens;
 mod webhook_tests;
@@ -160,6 +161,7 @@ pub fn app(state: AppState) -> Router {
         .merge(deliveries::router())
         .merge(tokens::router())
         .merge(stats::router())
+        .merge(recoveries::router())
         // Layers added later run first: the token and the caller's role are checked before
         // anything else; then the body is read, under its own timeout; only then does the
         // deadline for the handler (which waits only for Redis) start.
