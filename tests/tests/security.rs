@@ -936,7 +936,10 @@ async fn records_expire_and_the_queue_leaves_nothing() {
 
     let mut c = redis.connection();
     let k = keys();
-    let mut ttl_keys = vec![k.event(PROJECT, "evt-retained")];
+    let mut ttl_keys = vec![
+        k.event(PROJECT, "evt-retained"),
+        k.partition().payload(PROJECT, "evt-retained"),
+    ];
     for id in &all {
         ttl_keys.push(k.delivery(id));
         ttl_keys.push(k.attempts(id));
@@ -949,16 +952,33 @@ async fn records_expire_and_the_queue_leaves_nothing() {
     // the queue does once the work is done.
     let part = k.partition();
     let mut endpoint_states = Vec::new();
+    let mut failed_indexes = Vec::new();
     for name in ["ok", "broken"] {
         let (_, w) = api
             .call("GET", &format!("/projects/{PROJECT}/webhooks/{name}"), None)
             .await;
-        endpoint_states.push(part.endpoint(w["id"].as_str().unwrap()).state);
+        let id = w["id"].as_str().unwrap();
+        endpoint_states.push(part.endpoint(id).state);
+        failed_indexes.push(part.endpoint_failed(id));
     }
+    // History under the queue's tag, each with its expiry: the event's shared payload, the
+    // failed deliveries' index, the project's activity counters.
+    let payload = part.payload(PROJECT, "evt-retained");
+    let minute_zero = part.activity(PROJECT, 0);
+    let activity_prefix = minute_zero
+        .strip_suffix('0')
+        .unwrap_or(&minute_zero)
+        .to_owned();
     let queue_keys: Vec<String> = redis::cmd("KEYS").arg("hr:{q0}:*").query(&mut c).unwrap();
     let left: Vec<&String> = queue_keys
         .iter()
-        .filter(|k| !endpoint_states.contains(k) && **k != part.meta())
+        .filter(|k| {
+            !endpoint_states.contains(k)
+                && **k != part.meta()
+                && **k != payload
+                && !failed_indexes.contains(k)
+                && !k.starts_with(&activity_prefix)
+        })
         .collect();
     assert!(left.is_empty(), "finished jobs left {left:?}");
     assert_eq!(queue_depths(&redis).dead, 0);
@@ -981,6 +1001,9 @@ async fn records_expire_and_the_queue_leaves_nothing() {
         println!("retention: {name:70} {kind:6} TTL {ttl}");
         if *ttl < 0 {
             assert!(kept.contains(name), "{name} ({kind}) never expires");
+        } else if name.starts_with(&activity_prefix) {
+            let most = hookrelay_core::activity::ACTIVITY_RETENTION_SECS as i64;
+            assert!(*ttl <= most, "{name}: TTL {ttl} beyond two hours");
         } else {
             assert!(*ttl <= 60, "{name}: TTL {ttl} beyond the retention");
         }

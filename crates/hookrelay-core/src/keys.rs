@@ -208,6 +208,13 @@ impl PartitionKeys {
         format!("{}:ep:{endpoint}:failed", self.base)
     }
 
+    /// STRING: one published event (JSON: id, project, event, object, data, result,
+    /// created_at), stored once and shared by its deliveries, which are rendered again from
+    /// it when redelivered. Kept as long as the longest retention.
+    pub fn payload(&self, project: &str, event_id: &str) -> String {
+        format!("{}:payload:{project}:{event_id}", self.base)
+    }
+
     /// HASH: one recovery's progress (`project`, `webhook`, `since`, `state`, `total`,
     /// `scanned`, `requeued`, `skipped`, `started_at`, `updated_at`, `error`), kept a day.
     pub fn recovery(&self, id: &str) -> String {

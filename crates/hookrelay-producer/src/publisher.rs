@@ -128,6 +128,7 @@ impl Publisher {
             .map(|w| NewDelivery {
                 job: build_job(DeliveryKind::Delivery, project, w, &event, now),
                 event_id: Some(event.id.clone()),
+                keep_job: false,
             })
             .collect();
         let answer = PublishAnswer {
@@ -143,9 +144,24 @@ impl Publisher {
         }
         let answer_json = serde_json::to_string(&answer)
             .map_err(|e| ProducerError::Internal(format!("cannot encode answer: {e}")))?;
+        // The event itself, once for all its deliveries: what a redelivery renders from.
+        let payload = if deliveries.is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::to_string(&event)
+                    .map_err(|e| ProducerError::Internal(format!("cannot encode event: {e}")))?,
+            )
+        };
         match self
             .queue
-            .enqueue(project, given_id.as_deref(), &answer_json, &deliveries)
+            .enqueue(
+                project,
+                given_id.as_deref(),
+                &answer_json,
+                payload.as_deref().map(|p| (event.id.as_str(), p)),
+                &deliveries,
+            )
             .await?
         {
             EnqueueOutcome::Enqueued(_) => {
@@ -188,11 +204,15 @@ impl Publisher {
             job.webhook = None;
         }
         let id = job.id.clone();
+        // A test keeps its job: the sample event is not stored.
         let delivery = NewDelivery {
             job,
             event_id: Some(event.id),
+            keep_job: true,
         };
-        self.queue.enqueue(project, None, "", &[delivery]).await?;
+        self.queue
+            .enqueue(project, None, "", None, &[delivery])
+            .await?;
         Ok(id)
     }
 
@@ -253,9 +273,15 @@ impl Publisher {
         ) {
             return Err(still_queued(&view.id, view.status));
         }
-        let job = next_job(view, current, now_ms())?;
+        let (job, payload) = match &view.job {
+            Some(_) => (next_job(view, current, now_ms())?, None),
+            None => (
+                self.render_again(view, current).await?,
+                view.event_id.as_deref(),
+            ),
+        };
         let attempt = job.attempt;
-        match self.queue.redeliver(&job).await? {
+        match self.queue.redeliver(&job, payload).await? {
             RedeliverOutcome::Queued => Ok(attempt),
             RedeliverOutcome::StillQueued => Err(still_queued(&view.id, DeliveryStatus::Pending)),
             RedeliverOutcome::NotFound => Err(delivery_not_found(&view.id)),
@@ -264,6 +290,52 @@ impl Publisher {
                 view.id
             ))),
         }
+    }
+}
+
+impl Publisher {
+    /// The next attempt of a delivery whose record keeps no job: rendered again from its
+    /// event's stored payload with its webhook's current settings (URL, headers, format,
+    /// token, signing secrets).
+    async fn render_again(
+        &self,
+        view: &DeliveryView,
+        current: Option<&Webhook>,
+    ) -> Result<Job, ProducerError> {
+        let deleted = || {
+            ProducerError::Conflict(format!(
+                "delivery {:?} cannot be delivered again: its webhook was deleted",
+                view.id
+            ))
+        };
+        let webhook = current
+            .filter(|w| view.webhook.as_deref() == Some(w.name.as_str()))
+            .ok_or_else(deleted)?;
+        let gone = || {
+            ProducerError::NotFound(format!(
+                "delivery {:?} cannot be delivered again: its event is no longer kept",
+                view.id
+            ))
+        };
+        let event_id = view.event_id.as_deref().ok_or_else(gone)?;
+        let raw = self
+            .queue
+            .payload(&view.project, event_id)
+            .await?
+            .ok_or_else(gone)?;
+        let event: Event = serde_json::from_str(&raw).map_err(|_| {
+            ProducerError::Internal(format!(
+                "the stored event of delivery {:?} does not decode",
+                view.id
+            ))
+        })?;
+        let now = now_ms();
+        let mut job = build_job(view.kind, &view.project, webhook, &event, now);
+        job.id = view.id.clone();
+        job.attempt = view.attempts.iter().map(|a| a.attempt).max().unwrap_or(0) + 1;
+        // Publish → delivered is about the event's first delivery, not a redelivery.
+        job.created_at_ms = 0;
+        Ok(job)
     }
 }
 

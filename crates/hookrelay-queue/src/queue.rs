@@ -40,6 +40,9 @@ pub struct NewDelivery {
     pub job: Job,
     /// The event id it came from, if any.
     pub event_id: Option<String>,
+    /// Whether the record keeps a copy of the job (webhook tests: no stored event to render
+    /// it again from); deliveries of an event share the event's payload instead.
+    pub keep_job: bool,
 }
 
 /// What `enqueue` did.
@@ -292,6 +295,28 @@ impl Queue {
             .await?)
     }
 
+    /// The longest of the retentions: how long a shared event payload is kept.
+    fn longest_retention_secs(&self) -> u64 {
+        self.retention
+            .max(self.retention_succeeded)
+            .max(self.retention_failed)
+            .as_secs()
+            .max(1)
+    }
+
+    /// The stored payload (event JSON) of `event_id` in `project`, while it is kept.
+    pub async fn payload(
+        &self,
+        project: &str,
+        event_id: &str,
+    ) -> Result<Option<String>, QueueError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("GET")
+            .arg(self.keys.partition().payload(project, event_id))
+            .query_async(&mut conn)
+            .await?)
+    }
+
     fn retention_secs(&self) -> u64 {
         self.retention.as_secs().max(1)
     }
@@ -306,23 +331,33 @@ impl Queue {
     /// Enqueues the deliveries of one event in one atomic step, each into its endpoint's
     /// queue (`job.endpoint`). With an `event_id`, a second call with the same id in the
     /// project enqueues nothing and returns the first `answer`.
+    /// `payload` is the event (`(event id, JSON)`) its deliveries are rendered from, stored
+    /// once for all of them.
     pub async fn enqueue(
         &self,
         project: &str,
         event_id: Option<&str>,
         answer: &str,
+        payload: Option<(&str, &str)>,
         deliveries: &[NewDelivery],
     ) -> Result<EnqueueOutcome, QueueError> {
         let now = now_ms();
         let idempotency_key = event_id.map(|id| self.keys.event(project, id));
         let mut inv = self.invocation(&scripts::ENQUEUE);
         inv.key(idempotency_key.as_deref().unwrap_or(""))
-            .key(self.keys.deliveries(project));
+            .key(self.keys.deliveries(project))
+            .key(
+                payload
+                    .map(|(id, _)| self.keys.partition().payload(project, id))
+                    .unwrap_or_default(),
+            );
         inv.arg(if idempotency_key.is_some() { "1" } else { "0" })
             .arg(answer)
             .arg(self.retention_secs())
             .arg(now)
-            .arg(self.endpoint_concurrency);
+            .arg(self.endpoint_concurrency)
+            .arg(payload.map(|(_, json)| json).unwrap_or(""))
+            .arg(self.longest_retention_secs());
         for d in deliveries {
             let job = &d.job;
             if job.endpoint.is_empty() {
@@ -332,7 +367,12 @@ impl Queue {
                 )));
             }
             let raw = job.encode();
-            let fields = record_fields(job, d.event_id.as_deref(), now, &raw);
+            let fields = record_fields(
+                job,
+                d.event_id.as_deref(),
+                now,
+                d.keep_job.then_some(raw.as_str()),
+            );
             inv.key(self.keys.delivery(&job.id));
             self.endpoint_keys(&mut inv, &job.endpoint);
             inv.arg(fields.to_string())
@@ -728,17 +768,28 @@ impl Queue {
     }
 
     /// Queues one more attempt of a finished delivery (`job` is that attempt) at the back
-    /// of its endpoint's queue.
-    pub async fn redeliver(&self, job: &Job) -> Result<RedeliverOutcome, QueueError> {
+    /// of its endpoint's queue. `payload`: the event id of the payload it was rendered from,
+    /// which is kept at least as long as the delivery now.
+    pub async fn redeliver(
+        &self,
+        job: &Job,
+        payload: Option<&str>,
+    ) -> Result<RedeliverOutcome, QueueError> {
         let mut inv = self.invocation(&scripts::REDELIVER);
         inv.key(self.keys.delivery(&job.id))
             .key(self.keys.partition().endpoint_failed(&job.endpoint));
         self.endpoint_keys(&mut inv, &job.endpoint);
+        inv.key(
+            payload
+                .map(|id| self.keys.partition().payload(&job.project, id))
+                .unwrap_or_default(),
+        );
         inv.arg(job.encode())
             .arg(now_ms())
             .arg(&job.endpoint)
             .arg(self.endpoint_concurrency)
-            .arg(self.retention_secs());
+            .arg(self.retention_secs())
+            .arg(self.longest_retention_secs());
         let mut conn = self.conn.clone();
         let r: i64 = inv.invoke_async(&mut conn).await?;
         Ok(match r {

@@ -11,7 +11,7 @@
 //! | `created_at`, `updated_at`, `next_attempt_at` | ms since the epoch (`next_attempt_at` empty when none is due) |
 //! | `last_error`, `last_status_code` | of the last attempt |
 //! | `response` | the last answer, for webhook tests only (deliveries keep answers in their attempts) |
-//! | `job` | the job as first enqueued (secrets inside: never shown) |
+//! | `job` | webhook tests only: the job as first enqueued (secrets inside: never shown); a delivery of an event is rendered again from the event's payload (`PartitionKeys::payload`), stored once per event. Records written before that have it too |
 //!
 //! Status transitions, and the script that makes each:
 //!
@@ -62,7 +62,8 @@ pub struct DeliveryView {
     pub last_status_code: Option<u16>,
     /// What was kept of the last answer.
     pub response: Option<ResponseRecord>,
-    /// The job as first enqueued (secrets inside: never shown to clients).
+    /// The job as first enqueued (secrets inside: never shown to clients): webhook tests,
+    /// and deliveries recorded before payloads were shared.
     #[serde(skip)]
     pub job: Option<String>,
 }
@@ -72,9 +73,9 @@ pub(crate) fn record_fields(
     job: &Job,
     event_id: Option<&str>,
     now: i64,
-    raw: &str,
+    raw: Option<&str>,
 ) -> serde_json::Value {
-    serde_json::json!([
+    let mut fields = serde_json::json!([
         "id",
         job.id,
         "project",
@@ -105,9 +106,12 @@ pub(crate) fn record_fields(
         "",
         "response",
         "",
-        "job",
-        raw,
-    ])
+    ]);
+    if let (Some(raw), Some(list)) = (raw, fields.as_array_mut()) {
+        list.push("job".into());
+        list.push(raw.into());
+    }
+    fields
 }
 
 fn non_empty(fields: &HashMap<String, String>, name: &str) -> Option<String> {

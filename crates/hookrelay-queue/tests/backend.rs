@@ -42,8 +42,9 @@ async fn push(queue: &Queue, id: &str) {
     let d = vec![NewDelivery {
         job: job(id),
         event_id: None,
+        keep_job: true,
     }];
-    queue.enqueue("p", None, "{}", &d).await.unwrap();
+    queue.enqueue("p", None, "{}", None, &d).await.unwrap();
 }
 
 async fn handler(

@@ -87,9 +87,10 @@ async fn enqueue(queue: &Queue, ids: &[&str]) {
         .map(|id| NewDelivery {
             job: job(id),
             event_id: None,
+            keep_job: true,
         })
         .collect();
-    queue.enqueue("p", None, "{}", &ds).await.unwrap();
+    queue.enqueue("p", None, "{}", None, &ds).await.unwrap();
 }
 
 #[tokio::test]
@@ -340,12 +341,14 @@ async fn an_event_id_enqueues_once() {
     let ds = vec![NewDelivery {
         job: job("d1"),
         event_id: Some("evt-1".into()),
+        keep_job: true,
     }];
     let first = queue
         .enqueue(
             "p",
             Some(key),
             "{\"id\":\"evt-1\",\"deliveries\":[\"d1\"]}",
+            None,
             &ds,
         )
         .await
@@ -354,12 +357,14 @@ async fn an_event_id_enqueues_once() {
     let ds2 = vec![NewDelivery {
         job: job("d2"),
         event_id: Some("evt-1".into()),
+        keep_job: true,
     }];
     let second = queue
         .enqueue(
             "p",
             Some(key),
             "{\"id\":\"evt-1\",\"deliveries\":[\"d2\"]}",
+            None,
             &ds2,
         )
         .await

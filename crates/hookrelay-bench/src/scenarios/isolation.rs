@@ -203,11 +203,12 @@ async fn fill(queue: &Queue, endpoints: usize, jobs: usize) -> anyhow::Result<()
                     },
                 },
                 event_id: None,
+                keep_job: true,
             })
             .collect();
         // One event per endpoint per call (an event fans out to distinct webhooks).
         for d in ds {
-            queue.enqueue("claim", None, "", &[d]).await?;
+            queue.enqueue("claim", None, "", None, &[d]).await?;
         }
     }
     Ok(())
