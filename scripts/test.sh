@@ -24,6 +24,8 @@ if ! python3 -c 'import ubiops, standardwebhooks, requests' >/dev/null 2>&1 || !
 fi
 
 cargo fmt --all -- --check
+# The declared minimum Rust version against what the dependencies declare.
+python3 scripts/check-rust-version.py
 cargo clippy --workspace --all-targets -- -D warnings
 # Dependency audit (deny.toml lists each accepted advisory and why). Licences, bans and
 # sources need nothing but Cargo.lock; advisories need the RustSec database from GitHub, so
