@@ -76,6 +76,14 @@
     return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   }
 
+  /// The time of day for today, the date too for older times.
+  function stamp(iso) {
+    if (!iso) return "";
+    const d = new Date(iso);
+    if (d.toDateString() === new Date().toDateString()) return clock(iso);
+    return d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
   function fullTime(iso) {
     return iso ? new Date(iso).toLocaleString() : "";
   }
@@ -451,6 +459,7 @@
     const bar = Math.max(1, slot * 0.72);
     const y = (v) => top + plotH - (v / max) * plotH;
     const total = totals.reduce((a, b) => a + b, 0);
+    const labelEvery = W < 520 ? 30 : 15;
     const node = svg("svg", {
       viewBox: "0 0 " + W + " " + H, width: W, height: H, role: "img", "aria-labelledby": "chart-title chart-desc",
     });
@@ -477,12 +486,11 @@
       hit.append(svg("title", {}, clock(m.minute).slice(0, 5) + " — " + (m.succeeded || 0) + " succeeded, " + (m.retried || 0) + " retried, " + (m.failed || 0) + " failed"));
       g.append(hit);
       node.append(g);
-      if (i % 15 === 0 || i === minutes.length - 1) {
-        const label = i === minutes.length - 1 ? "now" : "−" + (minutes.length - 1 - i) + " min";
+      const ago = minutes.length - 1 - i;
+      if (ago % labelEvery === 0) {
         node.append(svg("text", {
-          class: "axis", x: left + i * slot + slot / 2, y: H - 6,
-          "text-anchor": i === 0 ? "start" : i === minutes.length - 1 ? "end" : "middle",
-        }, label));
+          class: "axis", x: left + i * slot + slot / 2, y: H - 6, "text-anchor": ago === 0 ? "end" : "middle",
+        }, ago === 0 ? "now" : "−" + ago + " min"));
       }
     });
     box.replaceChildren(node);
@@ -514,7 +522,7 @@
       name.addEventListener("click", () => { $("f-webhook").value = w.name; resetDeliveries(); });
       return el("li", { "data-webhook": w.name, "data-state": h.state },
         name,
-        el("span", {}, badge(h.state, STATE_NAMES[h.state]), since ? el("span", { class: "muted" }, " since ", timeEl(since, clock(since))) : null),
+        el("span", {}, badge(h.state, STATE_NAMES[h.state]), since ? el("span", { class: "muted" }, " since ", timeEl(since, stamp(since))) : null),
         el("span", { class: "why" }, why));
     });
     if (!hooks.length) items.push(el("li", {}, el("span", { class: "empty" }, "No webhooks in this project yet. Create one under Webhooks.")));
@@ -615,7 +623,7 @@
     const node = svg("svg", { class: "spark", viewBox: "0 0 " + w + " " + h, role: "img", "aria-label": label });
     node.append(svg("title", {}, label));
     items.forEach((d, i) => {
-      const x = (n - items.length + i) * (bw + gap);
+      const x = i * (bw + gap);
       const tall = d.status === "succeeded" ? h * 0.55 : h;
       node.append(svg("rect", { class: d.status, x, y: h - tall, width: bw, height: tall, rx: 1 }));
     });
@@ -674,6 +682,7 @@
     }
     slot.replaceChildren(testChip(record, name));
     button.disabled = false;
+    if (state.page === "webhooks" && record.webhook) loadWebhooks(true).catch(() => {});
   }
 
   function fullResponse(t, name) {
@@ -1080,13 +1089,13 @@
   function updateDeliveryRow(row, d) {
     row.delivery = d;
     // Relative times change every refresh; the rest only when the record does.
-    row.created.replaceChildren(timeEl(d.created_at, clock(d.created_at)));
+    row.created.replaceChildren(timeEl(d.created_at, stamp(d.created_at)));
     row.next.replaceChildren(d.next_attempt_at ? timeEl(d.next_attempt_at) : el("span", { class: "muted" }, "–"));
     const sig = JSON.stringify([d.status, d.attempts.length, d.updated_at, d.webhook]);
     if (sig === row.sig) return;
     row.sig = sig;
     row.webhook.replaceChildren(d.webhook ? el("span", { class: "wname" }, d.webhook) : el("span", { class: "muted" }, "unsaved test"));
-    row.event.replaceChildren(el("span", {}, d.event), d.kind === "test" ? el("span", { class: "muted" }, " (test)") : null);
+    row.event.replaceChildren(el("span", {}, d.event, d.kind === "test" ? el("span", { class: "muted" }, " (test)") : null));
     row.status.replaceChildren(badge(d.status));
     row.attempts.textContent = d.attempts.length;
     row.info.replaceChildren(
@@ -1096,7 +1105,7 @@
       fact("Next attempt", d.next_attempt_at ? fullTime(d.next_attempt_at) + " (" + relative(d.next_attempt_at) + ")" : "none"),
       fact("Last error", d.last_error || "–"));
     const rows = d.attempts.map((a) => el("tr", {},
-      el("td", {}, a.attempt), el("td", { class: "nowrap" }, timeEl(a.started_at, clock(a.started_at))),
+      el("td", {}, a.attempt), el("td", { class: "nowrap" }, timeEl(a.started_at, stamp(a.started_at))),
       el("td", {}, a.duration_ms + " ms"),
       el("td", {}, a.status_code === null || a.status_code === undefined ? "–" : a.status_code),
       el("td", { class: "err" }, a.error || "–")));
