@@ -163,6 +163,91 @@ async fn attempts_run_out_and_without_retry_there_is_one() {
 }
 
 #[tokio::test]
+async fn project_stats_count_outcomes_per_minute_with_latency_depth_and_workers() {
+    let redis = RedisServer::start();
+    let (_p, api) = serve(&redis).await;
+    let ok = Receiver::start(Reply::Status(200)).await;
+    // 4xx: retried, but not counted towards opening the circuit (which would hold the
+    // retries back for its cooldown).
+    let bad = Receiver::start(Reply::Status(400)).await;
+    api.create_webhook(P, webhook("ok", &ok.url("/"), "e"))
+        .await;
+    let mut w = webhook("bad", &bad.url("/"), "e");
+    w["retry"] = json!(true);
+    api.create_webhook(P, w).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.extend(api.publish(P, event("e", json!({}))).await);
+    }
+    for id in &ids {
+        let d = api.delivery(P, id).await;
+        let want = if d["webhook"] == "ok" {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        api.wait_status(P, id, want, Duration::from_secs(15)).await;
+    }
+    // A webhook test is not a delivery: it counts in nothing.
+    let (status, _) = api
+        .call("POST", &format!("/projects/{P}/webhooks/ok/test"), None)
+        .await;
+    assert_eq!(status, 202);
+    ok.wait_for_requests(4, Duration::from_secs(10)).await;
+
+    let (status, stats) = api.call("GET", &format!("/projects/{P}/stats"), None).await;
+    assert_eq!(status, 200, "{stats}");
+    let minutes = stats["minutes"].as_array().unwrap();
+    assert_eq!(minutes.len(), 60);
+    let sum = |field: &str| -> u64 { minutes.iter().map(|m| m[field].as_u64().unwrap()).sum() };
+    // HOOKRELAY_RETRY_MAX_ATTEMPTS=3: each bad delivery fails twice with a retry, then ends.
+    assert_eq!(
+        (sum("succeeded"), sum("failed"), sum("retried")),
+        (3, 3, 6),
+        "{stats}"
+    );
+    assert!(
+        minutes[59]["minute"]
+            .as_str()
+            .unwrap()
+            .ends_with(":00.000Z"),
+        "{stats}"
+    );
+    let p50 = stats["latency_ms"]["p50"].as_f64().unwrap();
+    let p99 = stats["latency_ms"]["p99"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p50 <= p99 && p99 < 10_000.0, "{stats}");
+    assert_eq!(
+        stats["queue"],
+        json!({"ready": 0, "scheduled": 0, "in_flight": 0})
+    );
+    assert_eq!(stats["workers"], 1);
+
+    let (status, short) = api
+        .call("GET", &format!("/projects/{P}/stats?minutes=5"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(short["minutes"].as_array().unwrap().len(), 5);
+    let (status, err) = api
+        .call("GET", &format!("/projects/{P}/stats?minutes=0"), None)
+        .await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (400, Some("minutes")),
+        "{err}"
+    );
+    let (status, other) = api.call("GET", "/projects/other/stats", None).await;
+    assert_eq!(status, 200);
+    assert!(other["latency_ms"]["p50"].is_null(), "{other}");
+    assert!(
+        other["minutes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["succeeded"] == 0)
+    );
+}
+
+#[tokio::test]
 async fn redirects_count_as_success_and_are_not_followed() {
     let redis = RedisServer::start();
     let (_p, api) = serve(&redis).await;

@@ -195,6 +195,12 @@ impl PartitionKeys {
         format!("{}:meta", self.base)
     }
 
+    /// HASH: one project's activity in one minute (`minute` = ms since the epoch / 60,000):
+    /// outcome counters and latency buckets (see `activity`), kept two hours.
+    pub fn activity(&self, project: &str, minute: i64) -> String {
+        format!("{}:activity:{project}:{minute}", self.base)
+    }
+
     /// The keys of one endpoint's queue.
     pub fn endpoint(&self, endpoint: &str) -> EndpointKeys {
         let base = format!("{}:ep:{endpoint}", self.base);

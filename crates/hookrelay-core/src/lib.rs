@@ -4,6 +4,7 @@
 //! schema; the payload formats; Standard Webhooks signing; retry maths; the target policy.
 //! Nothing here touches the network, Redis or the clock beyond `chrono::Utc::now()`.
 
+pub mod activity;
 pub mod delivery;
 pub mod endpoint;
 pub mod error;

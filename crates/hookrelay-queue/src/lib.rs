@@ -17,6 +17,7 @@
 //! Every state change that touches more than one key is one Lua script (with every key it
 //! touches passed in `KEYS`), so a crash at any point leaves each job in exactly one place.
 
+mod activity;
 mod backend;
 mod endpoints;
 mod error;
@@ -27,6 +28,7 @@ mod scripts;
 mod tokens;
 mod webhooks;
 
+pub use activity::{Activity, ActivityMinute, Depth};
 pub use backend::{BackendSettings, HeldJobs, RedisBackend, spawn_lease_keeper};
 pub use endpoints::{EndpointChange, EndpointConfig};
 pub use error::QueueError;

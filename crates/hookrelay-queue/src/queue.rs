@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use hookrelay_core::activity;
 use hookrelay_core::endpoint::{
     CIRCUIT_COOLDOWN_BASE, CIRCUIT_COOLDOWN_MAX, CIRCUIT_FAILURE_THRESHOLD, Verdict,
 };
@@ -446,11 +447,24 @@ impl Queue {
             Some(Verdict::Pause(d)) => ("pause", now_ms() + d.as_millis() as i64),
             Some(v) => (v.as_str(), 0),
         };
+        let now = now_ms();
+        // Webhook tests are not deliveries: they count in no activity.
+        let activity_field = match ack.job.kind {
+            DeliveryKind::Test => String::new(),
+            _ => activity::success_field(
+                (ack.job.created_at_ms > 0).then(|| now - ack.job.created_at_ms),
+            ),
+        };
         let mut inv = self.invocation(&scripts::ACK);
         inv.key(self.keys.delivery(id))
             .key(self.keys.attempts(id))
             .key(self.keys.failed());
         self.endpoint_keys(&mut inv, &ack.job.endpoint);
+        inv.key(
+            self.keys
+                .partition()
+                .activity(&ack.job.project, now.div_euclid(60_000)),
+        );
         inv.arg(ack.worker)
             .arg(id)
             .arg(&ack.job.endpoint)
@@ -488,7 +502,9 @@ impl Queue {
                 ack.take_next
                     .map(|l| l.as_millis().to_string())
                     .unwrap_or_default(),
-            );
+            )
+            .arg(activity_field)
+            .arg(activity::ACTIVITY_RETENTION_SECS);
         let mut conn = self.conn.clone();
         let (settled, next, dead): (i64, Vec<Vec<u8>>, String) =
             inv.invoke_async(&mut conn).await?;

@@ -3,7 +3,8 @@
 -- (a retry in the endpoint's scheduled set, or back to the front of its queue when the
 -- attempt was deferred) or the end, then drop it from the in-flight keys. One script, so a
 -- job leaves the queue only together with the record of what happened to it.
--- KEYS: 1..9 partition, 10 record, 11 attempts, 12 failed index, 13..16 endpoint.
+-- KEYS: 1..9 partition, 10 record, 11 attempts, 12 failed index, 13..16 endpoint,
+--       17 the project's activity hash for this minute.
 -- ARGV: 1 worker, 2 id, 3 endpoint id, 4 status, 5 attempt JSON, 6 attempt number,
 --       7 next attempt at (ms, "" when none), 8 next job JSON ("" when none),
 --       9 where the next job goes ("scheduled" or "front"), 10 retention (s),
@@ -13,7 +14,9 @@
 --       20 circuit threshold, 21 first cooldown (ms), 22 longest cooldown (ms),
 --       23 project, 24 webhook name, 25 lease (ms) to take the endpoint's next job under
 --       ("" not to): taken only when no other endpoint waits in the ring, so a worker
---       keeps a busy endpoint's slot without a claim round trip but never jumps the queue.
+--       keeps a busy endpoint's slot without a claim round trip but never jumps the queue,
+--       26 the activity field a success counts in ("" to count nothing: webhook tests),
+--       27 activity retention (s).
 -- Returns {1 settled / 0 not held, {id, raw, endpoint, deleted} or {}, dead reason or ""}.
 local now = redis_now()
 local id = ARGV[2]
@@ -78,6 +81,19 @@ redis.call('HSET', KEYS[10], 'status', status, 'attempts', ARGV[6], 'updated_at'
   'next_attempt_at', next_at, 'last_error', last_error, 'last_status_code', ARGV[12],
   'response', ARGV[13])
 redis.call('EXPIRE', KEYS[10], retention)
+if ARGV[26] ~= '' then
+  local field
+  if status == 'succeeded' then
+    field = ARGV[26]
+  elseif status == 'failed' then
+    field = 'failed'
+  elseif next_raw ~= '' and ARGV[9] ~= 'front' then
+    field = 'retried'
+  end
+  if field and redis.call('HINCRBY', KEYS[17], field, 1) == 1 then
+    redis.call('EXPIRE', KEYS[17], ARGV[27])
+  end
+end
 if next_raw ~= '' then
   if ARGV[9] == 'front' then
     redis.call('RPUSH', e.ready, next_raw)
