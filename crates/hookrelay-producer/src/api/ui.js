@@ -1141,6 +1141,61 @@
     }
   }
 
+  // ---------------------------------------------------------------- publish an event
+
+  let publishOpener = null;
+  $("publish-event").addEventListener("click", (ev) => {
+    publishOpener = ev.currentTarget;
+    $("pd-error").textContent = "";
+    $("publish-dialog").showModal();
+    $("pd-event").focus();
+  });
+  const closePublish = () => $("publish-dialog").close();
+  $("pd-close").addEventListener("click", closePublish);
+  $("pd-cancel").addEventListener("click", closePublish);
+  $("publish-dialog").addEventListener("close", () => { if (publishOpener) publishOpener.focus(); });
+
+  function jsonField(id, what, fallback) {
+    const raw = $(id).value.trim();
+    if (!raw) return fallback;
+    try { return JSON.parse(raw); } catch (e) { throw new FieldError(id, what + " is not valid JSON: " + e.message); }
+  }
+
+  $("publish-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    $("pd-error").textContent = "";
+    const body = {
+      event: $("pd-event").value.trim(),
+      object_type: $("pd-object-type").value.trim(),
+      object_name: $("pd-object-name").value.trim(),
+    };
+    try {
+      if (!body.event) throw new FieldError("pd-event", "Event is required.");
+      body.data = jsonField("pd-data", "Data", {});
+      const result = jsonField("pd-result", "Result", undefined);
+      if (result !== undefined) body.result = result;
+    } catch (e) {
+      $("pd-error").textContent = e.message;
+      $(e.id).focus();
+      return;
+    }
+    if ($("pd-version").value.trim()) body.version = $("pd-version").value.trim();
+    if ($("pd-id").value.trim()) body.id = $("pd-id").value.trim();
+    const submit = $("pd-submit");
+    submit.disabled = true;
+    try {
+      const a = await api("POST", "/events", body);
+      closePublish();
+      const n = a.deliveries.length;
+      notify("Event " + a.id + " published: " + (n === 0 ? "no webhook matches it." : plural(n, "delivery", "deliveries") + " queued."), n ? "ok" : "");
+      await loadDeliveries();
+    } catch (e) {
+      $("pd-error").textContent = e.message;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
   // ---------------------------------------------------------------- start
 
   redisHealth();
