@@ -12,6 +12,7 @@
 //
 // Any failed step, page error, failed request or browser console error fails the run.
 import { mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -367,7 +368,12 @@ try {
   await page.locator("#deliveries-title").waitFor({ state: "visible" });
 } catch (e) {
   problems.push(`step "${stepName}" failed: ${e.message.split("\n")[0]}`);
-  try { await shot("failure"); } catch (_) { /* the page may be gone */ }
+  // Kept out of docs/screenshots: only the pages of a passing run go there.
+  const where = join(tmpdir(), `hookrelay-console-failure-${process.pid}.png`);
+  try {
+    await page.screenshot({ path: where });
+    problems.push(`the page at the failure: ${where}`);
+  } catch (_) { /* the page may be gone */ }
 } finally {
   await browser.close();
 }
