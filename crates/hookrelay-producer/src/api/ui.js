@@ -214,6 +214,8 @@
     state.recent.clear();
     webhookRows.clear();
     deliveryRows.clear();
+    attentionRows.clear();
+    $("attention").replaceChildren();
     $("webhook-rows").replaceChildren();
     $("delivery-rows").replaceChildren();
     if (location.hash) history.replaceState(null, "", location.pathname);
@@ -509,25 +511,44 @@
     resizeTimer = setTimeout(() => { if (state.page === "overview") drawChart(lastMinutes); }, 150);
   });
 
+  const attentionRows = new Map(); // webhook name → { li, link, state, why }
+
+  /// The endpoints that are not healthy, most severe first, updated in place so that a
+  /// focused link survives the refresh.
   function drawAttention(hooks, sick) {
     const list = $("attention");
     sick.sort((a, b) => SEVERITY[health(a).state] - SEVERITY[health(b).state] || a.name.localeCompare(b.name));
     const healthy = hooks.length - sick.length;
     $("endpoints-summary").textContent = hooks.length === 0 ? "" :
       plural(healthy, "healthy endpoint") + (sick.length ? " · " + sick.length + " need attention" : "");
-    const items = sick.map((w) => {
+    const names = new Set(sick.map((w) => w.name));
+    for (const [name, row] of attentionRows) {
+      if (!names.has(name)) { row.li.remove(); attentionRows.delete(name); }
+    }
+    const note = list.querySelector("li.note");
+    if (note) note.remove();
+    let prev = null;
+    for (const w of sick) {
+      let row = attentionRows.get(w.name);
+      if (!row) {
+        const link = el("a", { class: "name", href: "#deliveries", title: "Deliveries of " + w.name }, w.name);
+        link.addEventListener("click", () => { $("f-webhook").value = w.name; resetDeliveries(); });
+        row = { link, state: el("span", {}), why: el("span", { class: "why" }) };
+        row.li = el("li", { "data-webhook": w.name }, link, row.state, row.why);
+        attentionRows.set(w.name, row);
+      }
       const h = health(w);
       const { since, why } = explain(w);
-      const name = el("a", { class: "name", href: "#deliveries", title: "Deliveries of " + w.name }, w.name);
-      name.addEventListener("click", () => { $("f-webhook").value = w.name; resetDeliveries(); });
-      return el("li", { "data-webhook": w.name, "data-state": h.state },
-        name,
-        el("span", {}, badge(h.state, STATE_NAMES[h.state]), since ? el("span", { class: "muted" }, " since ", timeEl(since, stamp(since))) : null),
-        el("span", { class: "why" }, why));
-    });
-    if (!hooks.length) items.push(el("li", {}, el("span", { class: "empty" }, "No webhooks in this project yet. Create one under Webhooks.")));
-    else if (!sick.length) items.push(el("li", {}, el("span", { class: "empty" }, "Every endpoint is healthy.")));
-    list.replaceChildren(...items);
+      row.li.dataset.state = h.state;
+      row.state.replaceChildren(badge(h.state, STATE_NAMES[h.state]),
+        since ? el("span", { class: "muted" }, " since ", timeEl(since, stamp(since))) : null);
+      row.why.textContent = why;
+      const want = prev ? prev.nextSibling : list.firstChild;
+      if (want !== row.li) list.insertBefore(row.li, want);
+      prev = row.li;
+    }
+    if (!hooks.length) list.append(el("li", { class: "note" }, el("span", { class: "empty" }, "No webhooks in this project yet. Create one under Webhooks.")));
+    else if (!sick.length) list.append(el("li", { class: "note" }, el("span", { class: "empty" }, "Every endpoint is healthy.")));
   }
 
   // ---------------------------------------------------------------- webhooks
