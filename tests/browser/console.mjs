@@ -32,6 +32,8 @@ const PROJECT = "demo";
 mkdirSync(SHOTS, { recursive: true });
 
 const problems = [];
+// Console errors a step expects (a refused sign-in is logged by the browser as a failed load).
+let expectedErrors = [];
 const started = Date.now();
 let stepName = "start";
 function step(name) {
@@ -52,7 +54,9 @@ const page = await context.newPage();
 page.setDefaultTimeout(15000);
 
 page.on("console", (m) => {
-  if (m.type() === "error" || m.type() === "warning") problems.push(`console ${m.type()}: ${m.text()}`);
+  if (m.type() !== "error" && m.type() !== "warning") return;
+  if (expectedErrors.some((re) => re.test(m.text()))) return;
+  problems.push(`console ${m.type()}: ${m.text()}`);
 });
 page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
 page.on("requestfailed", (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
@@ -161,6 +165,12 @@ try {
   await noSidewaysScroll(375, "sign-in");
   await page.setViewportSize({ width: 1280, height: 860 });
   await shot("signin");
+  expectedErrors = [/status of 401/];
+  await page.locator("#signin-token").fill("not-a-token-at-all");
+  await page.locator("#signin-token").press("Enter");
+  await page.locator("#signin-error", { hasText: "This token is not accepted." }).waitFor();
+  check(await page.evaluate(() => sessionStorage.getItem("hookrelay.token")) === null, "a refused token was kept");
+  expectedErrors = [];
   await page.locator("#signin-token").fill(ADMIN);
   await page.locator("#signin-token").press("Enter");
   await page.locator("#overview-title").waitFor({ state: "visible" });
@@ -170,7 +180,15 @@ try {
 
   step("create a webhook in the dialog");
   await gotoPage("webhooks");
-  await page.locator("#new-webhook").click();
+  // Keyboard: Enter opens the dialog on its first field, Escape closes it and returns focus.
+  await page.locator("#new-webhook").focus();
+  await page.keyboard.press("Enter");
+  await page.locator("#webhook-dialog").waitFor({ state: "visible" });
+  check(await page.evaluate(() => document.activeElement.id) === "wd-name", "the dialog does not start on its first field");
+  await page.keyboard.press("Escape");
+  await page.locator("#webhook-dialog").waitFor({ state: "hidden" });
+  check(await page.evaluate(() => document.activeElement.id) === "new-webhook", "focus did not return to New webhook");
+  await page.keyboard.press("Enter");
   await page.locator("#webhook-dialog").waitFor({ state: "visible" });
   await controlsLabelled();
   await page.fill("#wd-name", "orders");

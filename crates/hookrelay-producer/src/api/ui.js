@@ -10,6 +10,7 @@
   const PAGES = ["overview", "webhooks", "deliveries"];
   const REFRESH_MS = 5000;
   const SPARK_SIZE = 20;
+  const HEALTHY_SHOWN = 8;
   const SEVERITY = { disabled: 0, circuit_open: 1, paused: 2, throttled: 3, healthy: 4 };
   const STATE_NAMES = {
     healthy: "Healthy", throttled: "Throttled", circuit_open: "Circuit open", paused: "Paused", disabled: "Disabled",
@@ -441,6 +442,7 @@
     $("t-queue-sub").textContent = fmtInt(q.ready) + " ready · " + fmtInt(q.scheduled) + " scheduled · " + fmtInt(q.in_flight) + " in flight";
     $("t-workers").textContent = fmtInt(stats.workers);
     $("t-workers").className = "tile-value" + (stats.workers ? "" : " bad");
+    $("t-workers-sub").textContent = stats.workers ? "seen in the last minute" : "none seen in the last minute: nothing is delivered";
     drawChart(minutes);
     drawAttention(hooks, sick);
     $("overview-updated").textContent = "Updated " + clock(new Date().toISOString());
@@ -511,6 +513,18 @@
     resizeTimer = setTimeout(() => { if (state.page === "overview") drawChart(lastMinutes); }, 150);
   });
 
+  /// "last success 3 min ago", "last attempt failed 10 s ago (3 in a row)" or "no delivery yet".
+  function lastOutcome(h) {
+    const ok = h.last_success_at ? Date.parse(h.last_success_at) : 0;
+    const bad = h.last_failure_at ? Date.parse(h.last_failure_at) : 0;
+    if (ok && ok >= bad) return [" last success ", timeEl(h.last_success_at)];
+    if (bad) {
+      return [" last attempt failed ", timeEl(h.last_failure_at),
+        h.consecutive_failures > 1 ? " (" + h.consecutive_failures + " in a row)" : ""];
+    }
+    return " no delivery yet";
+  }
+
   const attentionRows = new Map(); // webhook name → { li, link, state, why }
 
   /// The endpoints that are not healthy, most severe first, updated in place so that a
@@ -521,14 +535,15 @@
     const healthy = hooks.length - sick.length;
     $("endpoints-summary").textContent = hooks.length === 0 ? "" :
       plural(healthy, "healthy endpoint") + (sick.length ? " · " + sick.length + " need attention" : "");
-    const names = new Set(sick.map((w) => w.name));
+    const shown = sick.concat(hooks.filter((w) => health(w).state === "healthy").slice(0, HEALTHY_SHOWN));
+    const names = new Set(shown.map((w) => w.name));
     for (const [name, row] of attentionRows) {
       if (!names.has(name)) { row.li.remove(); attentionRows.delete(name); }
     }
     const note = list.querySelector("li.note");
     if (note) note.remove();
     let prev = null;
-    for (const w of sick) {
+    for (const w of shown) {
       let row = attentionRows.get(w.name);
       if (!row) {
         const link = el("a", { class: "name", href: "#deliveries", title: "Deliveries of " + w.name }, w.name);
@@ -540,15 +555,17 @@
       const h = health(w);
       const { since, why } = explain(w);
       row.li.dataset.state = h.state;
-      row.state.replaceChildren(badge(h.state, STATE_NAMES[h.state]),
-        since ? el("span", { class: "muted" }, " since ", timeEl(since, stamp(since))) : null);
+      const when = h.state === "healthy" ? el("span", { class: "muted" }, lastOutcome(h)) :
+        since ? el("span", { class: "muted" }, " since ", timeEl(since, stamp(since))) : null;
+      row.state.replaceChildren(badge(h.state, STATE_NAMES[h.state]), when);
       row.why.textContent = why;
       const want = prev ? prev.nextSibling : list.firstChild;
       if (want !== row.li) list.insertBefore(row.li, want);
       prev = row.li;
     }
+    const hidden = hooks.length - shown.length;
     if (!hooks.length) list.append(el("li", { class: "note" }, el("span", { class: "empty" }, "No webhooks in this project yet. Create one under Webhooks.")));
-    else if (!sick.length) list.append(el("li", { class: "note" }, el("span", { class: "empty" }, "Every endpoint is healthy.")));
+    else if (hidden > 0) list.append(el("li", { class: "note" }, el("span", { class: "empty" }, "And " + plural(hidden, "more healthy endpoint") + ": see Webhooks.")));
   }
 
   // ---------------------------------------------------------------- webhooks
