@@ -59,7 +59,10 @@ page.on("console", (m) => {
   problems.push(`console ${m.type()}: ${m.text()}`);
 });
 page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-page.on("requestfailed", (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+page.on("requestfailed", (r) => {
+  // A reload cuts short the refresh that was under way: that is no failure.
+  if (r.failure()?.errorText !== "net::ERR_ABORTED") problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
+});
 page.on("request", (r) => {
   for (const t of [ADMIN, VIEWER]) if (r.url().includes(t)) problems.push(`a token in a URL: ${r.method()} ${r.url().replace(t, "<token>")}`);
 });

@@ -158,8 +158,8 @@ async fn the_console_works_in_a_real_browser() {
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         panic!(
-            "the browser run failed ({status}); screenshots in {}\nend of the server log:\n{}",
-            shots.display(),
+            "the browser run failed ({status}): its steps and what went wrong are above\n\
+             end of the server log:\n{}",
             tail.join("\n")
         );
     }
