@@ -46,7 +46,11 @@ function check(cond, what) {
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  // No background traffic: the machine's network is closed, and the run needs none.
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
 });
 const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: "light" });
 await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE });

@@ -11,6 +11,7 @@
   const REFRESH_MS = 5000;
   const SPARK_SIZE = 20;
   const HEALTHY_SHOWN = 8;
+  const LIST_LIMIT = 200; // deliveries listed at once
   const SEVERITY = { disabled: 0, circuit_open: 1, paused: 2, throttled: 3, healthy: 4 };
   const STATE_NAMES = {
     healthy: "Healthy", throttled: "Throttled", circuit_open: "Circuit open", paused: "Paused", disabled: "Disabled",
@@ -1055,10 +1056,11 @@
 
   async function loadDeliveries() {
     if (!state.webhooks.length) await fetchWebhooks();
-    const q = new URLSearchParams({ limit: "200" });
+    const q = new URLSearchParams({ limit: String(LIST_LIMIT) });
     if ($("f-webhook").value) q.set("webhook", $("f-webhook").value);
     if ($("f-status").value) q.set("status", $("f-status").value);
     let list = await api("GET", "/deliveries?" + q.toString());
+    const capped = list.length === LIST_LIMIT;
     const secs = Number($("f-time").value);
     if (secs) {
       const since = Date.now() - secs * 1000;
@@ -1084,7 +1086,8 @@
       if (row.tr.nextSibling !== row.detail) body.insertBefore(row.detail, row.tr.nextSibling);
       prev = row.detail;
     }
-    $("deliveries-updated").textContent = "Updated " + clock(new Date().toISOString()) + " · " + plural(list.length, "delivery", "deliveries");
+    $("deliveries-updated").textContent = "Updated " + clock(new Date().toISOString()) + " · " +
+      plural(list.length, "delivery", "deliveries") + (capped ? ", among the latest " + LIST_LIMIT : "");
   }
 
   function deliveryRow(id) {
