@@ -374,6 +374,14 @@ try {
   await page.keyboard.press("Escape");
   await page.setViewportSize({ width: 1280, height: 860 });
 
+  step("dark mode follows the system");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await gotoPage("overview");
+  await page.locator("#attention li").first().waitFor();
+  check(await page.evaluate(() => getComputedStyle(document.body).backgroundColor) !== "rgb(245, 246, 248)", "no dark colours");
+  await shot("overview-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+
   step("sign out; sign in with a project viewer token; the project is remembered");
   await page.locator("#sign-out").click();
   await page.locator("#signin-token").waitFor({ state: "visible" });

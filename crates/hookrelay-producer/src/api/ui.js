@@ -660,7 +660,7 @@
     const label = items.length === 0 ? "No deliveries yet" :
       "Latest " + items.length + ": " + Object.entries(counts).filter(([, v]) => v).map(([k, v]) => v + " " + k).join(", ");
     const node = svg("svg", { class: "spark", viewBox: "0 0 " + w + " " + h, role: "img", "aria-label": label });
-    node.append(svg("title", {}, label));
+    node.append(svg("title", {}, label), svg("rect", { class: "track", x: 0, y: h - 1, width: w, height: 1 }));
     items.forEach((d, i) => {
       const x = i * (bw + gap);
       const tall = d.status === "succeeded" ? h * 0.55 : h;
