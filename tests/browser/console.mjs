@@ -74,7 +74,7 @@ page.on("request", (r) => {
 /// The page must not scroll sideways at this width.
 async function noSidewaysScroll(width, what) {
   await page.setViewportSize({ width, height: 800 });
-  await page.waitForTimeout(200);
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r())));
   const { scroll, client } = await page.evaluate(() => ({
     scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth,
   }));
@@ -138,9 +138,15 @@ async function dismissAll() {
   while (await buttons.count()) await buttons.first().click();
 }
 
+/// Waits until the page has refreshed itself once more (its "Updated …" line changes).
+async function nextRefresh(page_) {
+  const id = `#${page_}-updated`;
+  const before = await page.textContent(id);
+  await page.waitForFunction(([id, before]) => document.querySelector(id).textContent !== before, [id, before], { timeout: 15000 });
+}
+
 async function shot(name) {
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await page.waitForTimeout(100);
+  await page.evaluate(() => new Promise((r) => { window.scrollTo(0, 0); requestAnimationFrame(() => r()); }));
   await page.screenshot({ path: join(SHOTS, name + ".png"), fullPage: false });
 }
 
@@ -295,7 +301,7 @@ try {
     const row = document.querySelector(`tr[data-delivery="${id}"]`);
     return row && row.children[4].textContent.trim() === "2" && row.querySelector(".badge.succeeded");
   }, id, { timeout: 20000 });
-  await page.waitForTimeout(5500); // at least one more auto-refresh
+  await nextRefresh("deliveries");
   check(await redelivered.isVisible(), "the redeliver message vanished");
   check(await detail.isVisible(), "the open delivery closed on refresh");
   check((await detail.locator("table.attempts tbody tr").count()) === 2, "the detail does not show both attempts");
@@ -353,7 +359,7 @@ try {
   await page.locator("#cd-ok").click();
   await page.locator(".message.ok", { hasText: "Deleted webhook billing" }).waitFor();
   await billing.waitFor({ state: "detached" });
-  await page.waitForTimeout(5500);
+  await nextRefresh("webhooks");
   check(await page.locator(".message.ok", { hasText: "Deleted webhook billing" }).isVisible(), "the delete message vanished");
   await page.locator(".message.ok", { hasText: "Deleted webhook billing" }).getByRole("button", { name: "Dismiss message" }).click();
   check(!(await page.locator(".message.ok", { hasText: "Deleted webhook billing" }).count()), "a dismissed message stayed");
@@ -362,7 +368,7 @@ try {
   for (const width of [375, 420]) {
     for (const name of ["overview", "webhooks", "deliveries"]) {
       await gotoPage(name);
-      await page.waitForTimeout(300);
+      await nextRefresh(name);
       await noSidewaysScroll(width, name);
       await headingUncovered(`${name}-title`);
       if (width === 375 && name !== "deliveries") await shot(`${name}-375`);
