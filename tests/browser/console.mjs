@@ -375,6 +375,15 @@ try {
     }
   }
   await gotoPage("webhooks");
+  await noSidewaysScroll(375, "webhooks");
+  const chip = page.locator('tr[data-webhook="orders"] .test-chip.success');
+  await chip.focus();
+  const tip = page.locator('tr[data-webhook="orders"] .tip');
+  await tip.waitFor({ state: "visible" });
+  const box = await tip.boundingBox();
+  check(box.x >= 0 && box.x + box.width <= 375, `the test tooltip leaves the screen: ${JSON.stringify(box)}`);
+  await noSidewaysScroll(375, "a test tooltip");
+  await page.keyboard.press("Escape");
   await page.locator('tr[data-webhook="orders"]').getByRole("button", { name: "Edit webhook orders" }).click();
   await noSidewaysScroll(375, "the webhook dialog");
   await page.keyboard.press("Escape");
