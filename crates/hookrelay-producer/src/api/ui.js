@@ -217,7 +217,9 @@
     webhookRows.clear();
     deliveryRows.clear();
     attentionRows.clear();
+    openDeliveries.clear();
     $("attention").replaceChildren();
+    $("f-webhook").replaceChildren(el("option", { value: "" }, "All webhooks"));
     $("webhook-rows").replaceChildren();
     $("delivery-rows").replaceChildren();
     if (location.hash) history.replaceState(null, "", location.pathname);
@@ -249,7 +251,7 @@
       state.token = "";
       const why = e.status === 401 ? "This token is not accepted." :
         e.status === 404 ? "Project " + project + " cannot be reached with this token (a project token reaches only its own project)." :
-          e.status === 400 ? e.message : e.message;
+          e.message;
       $("signin-error").textContent = why;
       $("signin-token").focus();
     } finally {
