@@ -548,3 +548,93 @@ async fn the_official_ubiops_client_works_against_the_binary() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn recover_reads_only_its_webhooks_failures_in_pages_and_reports_progress() {
+    use hookrelay_tests::support::{publish_many, wait_all_status};
+    let redis = RedisServer::start();
+    let p = Env::new(&redis)
+        .set("HOOKRELAY_RETENTION_SUCCEEDED_SECS", "60")
+        .set("HOOKRELAY_RETENTION_FAILED_SECS", "600")
+        .spawn("serve")
+        .await;
+    let api = Api::new(&p.base);
+    // 4xx: failed at once (retry false), and not a reason to open the circuit.
+    let rx = Receiver::start(Reply::Status(400)).await;
+    let mut mine = webhook("mine", &rx.url("/mine"), "e");
+    mine["events"] = json!(["only-mine"]);
+    api.create_webhook(P, mine).await;
+    api.create_webhook(P, webhook("other", &rx.url("/other"), "e"))
+        .await;
+    let since = hookrelay_core::time::now_rfc3339();
+    // 1,200 failures of "mine" (more than two pages of 500), 300 of "other".
+    let mut ids = publish_many(&api, P, "only-mine", 900, 8).await;
+    ids.extend(publish_many(&api, P, "e", 300, 8).await);
+    assert_eq!(ids.len(), 1_500);
+    wait_all_status(&redis, &ids, "failed", Duration::from_secs(60)).await;
+
+    // Finished deliveries are kept for their outcome's retention.
+    let ttl = |id: &str| -> i64 {
+        let mut c = redis.connection();
+        redis::cmd("TTL")
+            .arg(format!("hr:delivery:{id}"))
+            .query(&mut c)
+            .unwrap()
+    };
+    let failed_ttl = ttl(&ids[0]);
+    assert!((61..=600).contains(&failed_ttl), "failed TTL {failed_ttl}");
+
+    rx.set_reply(Reply::Status(200));
+    let (status, started) = api
+        .call(
+            "POST",
+            &format!("/projects/{P}/webhooks/mine/recover"),
+            Some(json!({"since": since})),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["total"], 1_200, "{started}");
+    let id = started["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let (status, now) = api
+            .call(
+                "GET",
+                &format!("/projects/{P}/webhooks/mine/recoveries/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{now}");
+        if now["state"] == "done" {
+            break now;
+        }
+        assert_eq!(now["state"], "running", "{now}");
+        assert!(std::time::Instant::now() < deadline, "{now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The other webhook's failures were never looked at.
+    assert_eq!(
+        (&done["requeued"], &done["scanned"], &done["skipped"]),
+        (&json!(1_200), &json!(1_200), &json!(0)),
+        "{done}"
+    );
+    let (recovered, others): (Vec<String>, Vec<String>) = {
+        let mut c = redis.connection();
+        ids.iter().cloned().partition(|id| {
+            let w: String = redis::cmd("HGET")
+                .arg(format!("hr:delivery:{id}"))
+                .arg("webhook")
+                .query(&mut c)
+                .unwrap();
+            w == "mine"
+        })
+    };
+    assert_eq!((recovered.len(), others.len()), (1_200, 300));
+    wait_all_status(&redis, &recovered, "succeeded", Duration::from_secs(60)).await;
+    wait_all_status(&redis, &others, "failed", Duration::from_secs(1)).await;
+    let succeeded_ttl = ttl(&recovered[0]);
+    assert!(
+        (1..=60).contains(&succeeded_ttl),
+        "succeeded TTL {succeeded_ttl}"
+    );
+}

@@ -33,6 +33,12 @@ pub struct Api {
 }
 
 impl Api {
+    /// `host:port` of the API.
+    pub fn addr(&self) -> &str {
+        let host = self.base.trim_start_matches("http://");
+        host.strip_suffix("/v2.1").unwrap_or(host)
+    }
+
     /// A client for the API at `base` (`http://127.0.0.1:<port>`); each event carries
     /// `pad_bytes` of filler in its data.
     pub fn new(base: &str, pad_bytes: usize) -> anyhow::Result<Self> {

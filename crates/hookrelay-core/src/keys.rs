@@ -78,7 +78,8 @@ impl Keys {
         format!("{}:deliveries:{project}", self.prefix)
     }
 
-    /// ZSET: delivery id → time it failed for good (ms); what `recover` requeues.
+    /// ZSET: delivery id → time it failed for good (ms), of every webhook: the failed index
+    /// of versions before per-webhook indexes, read by `recover` until it expires.
     pub fn failed(&self) -> String {
         format!("{}:failed", self.prefix)
     }
@@ -199,6 +200,18 @@ impl PartitionKeys {
     /// outcome counters and latency buckets (see `activity`), kept two hours.
     pub fn activity(&self, project: &str, minute: i64) -> String {
         format!("{}:activity:{project}:{minute}", self.base)
+    }
+
+    /// ZSET: delivery id → time it failed for good (ms), of one endpoint: what `recover`
+    /// reads, so that failures of other webhooks cost it nothing.
+    pub fn endpoint_failed(&self, endpoint: &str) -> String {
+        format!("{}:ep:{endpoint}:failed", self.base)
+    }
+
+    /// HASH: one recovery's progress (`project`, `webhook`, `since`, `state`, `total`,
+    /// `scanned`, `requeued`, `skipped`, `started_at`, `updated_at`, `error`), kept a day.
+    pub fn recovery(&self, id: &str) -> String {
+        format!("{}:recovery:{id}", self.base)
     }
 
     /// The keys of one endpoint's queue.

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::ProducerError;
 use crate::registry::Registry;
 
-/// How many delivery records `recover` reads per round trip.
-const RECOVER_CHUNK: usize = 500;
+/// How many failed deliveries a recovery reads per round trip.
+pub const RECOVER_PAGE: usize = 500;
 
 /// An event to publish: the body of `POST /projects/{p}/events`, and what
 /// `hookrelay publish` builds from its flags.
@@ -212,51 +212,34 @@ impl Publisher {
         self.redeliver_view(&view, current.as_ref()).await
     }
 
-    /// Attempts again every delivery of webhook `name` that failed for good at or after
-    /// `since_ms`. Returns how many were queued.
-    pub async fn recover(
+    /// Starts recovering `name`'s failed deliveries since `since_ms`: checks the webhook
+    /// and counts what there is to look at. Run it with [`Recovery::step`] until it says
+    /// it is done.
+    pub async fn start_recovery(
         &self,
         project: &str,
         name: &str,
         since_ms: i64,
-    ) -> Result<usize, ProducerError> {
+    ) -> Result<Recovery, ProducerError> {
         let current = self
             .registry
             .get(project, name)
             .await?
             .ok_or_else(|| crate::registry::not_found(project, name))?;
-        let ids = self.queue.failed_since(since_ms).await?;
-        let mut requeued = 0;
-        for chunk in ids.chunks(RECOVER_CHUNK) {
-            for view in self
-                .queue
-                .deliveries_by_id(chunk)
-                .await?
-                .into_iter()
-                .flatten()
-            {
-                let mine = view.project == project
-                    && view.webhook.as_deref() == Some(name)
-                    && view.kind == DeliveryKind::Delivery
-                    && view.status == DeliveryStatus::Failed;
-                if !mine {
-                    continue;
-                }
-                match self.redeliver_view(&view, Some(&current)).await {
-                    Ok(_) => requeued += 1,
-                    // Redelivered by someone else meanwhile, or expired: nothing to do.
-                    Err(ProducerError::Conflict(_) | ProducerError::NotFound(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        tracing::info!(
-            project,
-            webhook = name,
-            requeued,
-            "failed deliveries recovered"
-        );
-        Ok(requeued)
+        let (own, legacy) = self.queue.failed_counts(&current.id, since_ms).await?;
+        Ok(Recovery {
+            publisher: self.clone(),
+            project: project.to_owned(),
+            webhook: current,
+            counts: RecoverCounts {
+                total: own + legacy,
+                ..RecoverCounts::default()
+            },
+            phase: RecoverPhase::Own,
+            since_ms,
+            from_ms: since_ms,
+            skip: 0,
+        })
     }
 
     async fn redeliver_view(
@@ -390,4 +373,130 @@ fn check_event(input: &EventIn) -> Result<(), ProducerError> {
         validate_label("id", id)?;
     }
     Ok(())
+}
+
+/// What a recovery has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RecoverCounts {
+    /// Failed deliveries to look at, counted when it started.
+    pub total: u64,
+    /// Looked at so far.
+    pub scanned: u64,
+    /// Queued again.
+    pub requeued: u64,
+    /// Looked at and left: redelivered meanwhile, expired, or (in the index of earlier
+    /// versions) another webhook's.
+    pub skipped: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecoverPhase {
+    /// The webhook's own failed index.
+    Own,
+    /// The failed index of every webhook that earlier versions wrote, until it expires.
+    Legacy,
+    Done,
+}
+
+/// A recovery of one webhook's failed deliveries, a page at a time: its own failed index
+/// only (failures of other webhooks cost it nothing), oldest first.
+pub struct Recovery {
+    publisher: Publisher,
+    project: String,
+    webhook: Webhook,
+    counts: RecoverCounts,
+    phase: RecoverPhase,
+    since_ms: i64,
+    /// The page starts at this failure time…
+    from_ms: i64,
+    /// …after this many entries still in the index at exactly that time.
+    skip: usize,
+}
+
+impl Recovery {
+    /// What it has done so far.
+    pub fn counts(&self) -> RecoverCounts {
+        self.counts
+    }
+
+    /// Whether it has looked at everything.
+    pub fn is_done(&self) -> bool {
+        self.phase == RecoverPhase::Done
+    }
+
+    /// Requeues one page of failed deliveries.
+    pub async fn step(&mut self) -> Result<(), ProducerError> {
+        let queue = &self.publisher.queue;
+        let page = match self.phase {
+            RecoverPhase::Own => {
+                queue
+                    .failed_page(&self.webhook.id, self.from_ms, self.skip, RECOVER_PAGE)
+                    .await?
+            }
+            RecoverPhase::Legacy => {
+                queue
+                    .legacy_failed_page(self.from_ms, self.skip, RECOVER_PAGE)
+                    .await?
+            }
+            RecoverPhase::Done => return Ok(()),
+        };
+        let ids: Vec<String> = page.iter().map(|(id, _)| id.clone()).collect();
+        let views = queue.deliveries_by_id(&ids).await?;
+        // Entries left in the index at the page's last failure time: the next page skips
+        // them (a requeued delivery leaves its webhook's index; the old index keeps all).
+        let last_ms = page.last().map(|(_, ms)| *ms);
+        let mut left_at_last = 0;
+        for ((_, failed_ms), view) in page.iter().zip(views) {
+            self.counts.scanned += 1;
+            let requeued = match view {
+                Some(view)
+                    if view.project == self.project
+                        && view.webhook.as_deref() == Some(self.webhook.name.as_str())
+                        && view.kind == DeliveryKind::Delivery
+                        && view.status == DeliveryStatus::Failed =>
+                {
+                    match self
+                        .publisher
+                        .redeliver_view(&view, Some(&self.webhook))
+                        .await
+                    {
+                        Ok(_) => true,
+                        // Redelivered by someone else meanwhile, or expired.
+                        Err(ProducerError::Conflict(_) | ProducerError::NotFound(_)) => false,
+                        Err(e) => return Err(e),
+                    }
+                }
+                _ => false,
+            };
+            if requeued {
+                self.counts.requeued += 1;
+            } else {
+                self.counts.skipped += 1;
+            }
+            let stays = !requeued || self.phase == RecoverPhase::Legacy;
+            if stays && Some(*failed_ms) == last_ms {
+                left_at_last += 1;
+            }
+        }
+        match last_ms {
+            Some(ms) if page.len() == RECOVER_PAGE => {
+                self.skip = if ms == self.from_ms {
+                    self.skip + left_at_last
+                } else {
+                    left_at_last
+                };
+                self.from_ms = ms;
+            }
+            _ => {
+                self.phase = match self.phase {
+                    RecoverPhase::Own => RecoverPhase::Legacy,
+                    _ => RecoverPhase::Done,
+                };
+                // The next index is read from the recovery's start time.
+                self.from_ms = self.since_ms;
+                self.skip = 0;
+            }
+        }
+        Ok(())
+    }
 }

@@ -375,7 +375,33 @@ async fn recover_requeues_the_failed_deliveries_of_one_webhook_since_a_time() {
     let path = "/v2.1/projects/p/webhooks/w/recover";
     let a = s.post(path, json!({"since": since})).await;
     assert_eq!(a.status, 202, "{}", a.text);
-    assert_eq!(a.body, json!({"requeued": 3}));
+    // Only w's own failed index is read: the other webhook's 3 failures are not looked at.
+    assert_eq!(
+        (
+            &a.body["state"],
+            &a.body["requeued"],
+            &a.body["total"],
+            &a.body["scanned"]
+        ),
+        (&json!("done"), &json!(3), &json!(3), &json!(3)),
+        "{}",
+        a.text
+    );
+    assert_eq!(a.body["webhook"], "w");
+    let id = a.body["id"].as_str().unwrap();
+    let progress = s
+        .get(&format!("/v2.1/projects/p/webhooks/w/recoveries/{id}"))
+        .await;
+    assert_eq!(progress.status, 200, "{}", progress.text);
+    assert_eq!(progress.body["requeued"], 3);
+    assert_eq!(progress.body["state"], "done");
+    for wrong in [
+        format!("/v2.1/projects/p/webhooks/other/recoveries/{id}"),
+        "/v2.1/projects/p/webhooks/w/recoveries/3f1c6a52-0000-4000-8000-000000000000".to_owned(),
+        "/v2.1/projects/p/webhooks/w/recoveries/not-an-id".to_owned(),
+    ] {
+        assert_eq!(s.get(&wrong).await.status, 404, "{wrong}");
+    }
     let jobs = s.ready_jobs();
     assert_eq!(jobs.len(), 3);
     assert!(
@@ -383,19 +409,21 @@ async fn recover_requeues_the_failed_deliveries_of_one_webhook_since_a_time() {
             .all(|j| j.webhook.as_deref() == Some("w") && j.attempt == 2)
     );
     // Nothing left to recover for w; the future holds nothing either.
+    let again = s.post(path, json!({"since": since})).await;
     assert_eq!(
-        s.post(path, json!({"since": since})).await.body,
-        json!({"requeued": 0})
+        (&again.body["requeued"], &again.body["total"]),
+        (&json!(0), &json!(0)),
+        "{}",
+        again.text
     );
-    assert_eq!(
-        s.post(
+    let future = s
+        .post(
             "/v2.1/projects/p/webhooks/other/recover",
-            json!({"since": "2999-01-01T00:00:00Z"})
+            json!({"since": "2999-01-01T00:00:00Z"}),
         )
-        .await
-        .body,
-        json!({"requeued": 0})
-    );
+        .await;
+    assert_eq!(future.body["requeued"], 0, "{}", future.text);
+    assert_eq!(future.body["state"], "done");
     let bad = s.post(path, json!({"since": "yesterday"})).await;
     assert_eq!(bad.status, 400);
     assert!(bad.error().starts_with("since:"), "{}", bad.text);

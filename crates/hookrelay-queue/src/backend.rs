@@ -239,6 +239,9 @@ impl Fetcher {
             return;
         }
         self.legacy_at = Some(now + self.settings.legacy_check);
+        if let Err(e) = self.queue.age_legacy_failed().await {
+            tracing::debug!(worker = %self.worker, error = %e, "could not set the old failed index's expiry");
+        }
         match self.queue.has_legacy().await {
             Ok(false) => {}
             Ok(true) => match self.queue.migrate_legacy().await {

@@ -24,6 +24,7 @@ mod error;
 mod migrate;
 mod queue;
 mod record;
+mod recovery;
 mod scripts;
 mod tokens;
 mod webhooks;
@@ -37,5 +38,6 @@ pub use queue::{
     RedeliverOutcome,
 };
 pub use record::DeliveryView;
+pub use recovery::{RECOVERY_RETENTION_SECS, RecoveryProgress};
 pub use tokens::TokenStore;
 pub use webhooks::{Replaced, StoredWebhooks};

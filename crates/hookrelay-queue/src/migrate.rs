@@ -137,6 +137,19 @@ impl Queue {
         Ok(moved)
     }
 
+    /// The failed index of every webhook (before per-webhook indexes) stays, for
+    /// `recover`, until it expires: this gives it the failed retention as its expiry, once.
+    pub async fn age_legacy_failed(&self) -> Result<(), QueueError> {
+        let mut conn = self.connection();
+        let _: i64 = redis::cmd("EXPIRE")
+            .arg(self.keys().failed())
+            .arg(self.retention_failed().as_secs().max(1))
+            .arg("NX")
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// Moves everything the old layout holds that can move now; returns the count.
     pub async fn migrate_legacy(&self) -> Result<usize, QueueError> {
         let mut total = 0;

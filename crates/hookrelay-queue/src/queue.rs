@@ -161,6 +161,8 @@ pub struct Queue {
     client: redis::Client,
     keys: Keys,
     retention: Duration,
+    retention_succeeded: Duration,
+    retention_failed: Duration,
     endpoint_concurrency: u32,
     disable_after: Duration,
     /// Why an endpoint failing for `disable_after` is disabled (built once, not per ack).
@@ -197,6 +199,8 @@ impl Queue {
             client,
             keys,
             retention: Duration::from_secs(7 * 24 * 3600),
+            retention_succeeded: Duration::from_secs(7 * 24 * 3600),
+            retention_failed: Duration::from_secs(7 * 24 * 3600),
             endpoint_concurrency: 64,
             disable_after: Duration::ZERO,
             disable_reason: String::new(),
@@ -225,6 +229,11 @@ impl Queue {
         self.retention
     }
 
+    /// How long a failed delivery is kept.
+    pub fn retention_failed(&self) -> Duration {
+        self.retention_failed
+    }
+
     /// The default per-endpoint concurrency.
     pub fn endpoint_concurrency(&self) -> u32 {
         self.endpoint_concurrency
@@ -249,6 +258,16 @@ impl Queue {
     /// How long delivery records, test records and idempotency answers are kept.
     pub fn with_retention(mut self, retention: Duration) -> Self {
         self.retention = retention.max(Duration::from_secs(1));
+        self.retention_succeeded = self.retention;
+        self.retention_failed = self.retention;
+        self
+    }
+
+    /// How long finished deliveries are kept: succeeded ones, failed ones (by default, the
+    /// retention of [`Queue::with_retention`]). Call after it.
+    pub fn with_outcome_retentions(mut self, succeeded: Duration, failed: Duration) -> Self {
+        self.retention_succeeded = succeeded.max(Duration::from_secs(1));
+        self.retention_failed = failed.max(Duration::from_secs(1));
         self
     }
 
@@ -458,7 +477,7 @@ impl Queue {
         let mut inv = self.invocation(&scripts::ACK);
         inv.key(self.keys.delivery(id))
             .key(self.keys.attempts(id))
-            .key(self.keys.failed());
+            .key(self.keys.partition().endpoint_failed(&ack.job.endpoint));
         self.endpoint_keys(&mut inv, &ack.job.endpoint);
         inv.key(
             self.keys
@@ -504,7 +523,9 @@ impl Queue {
                     .unwrap_or_default(),
             )
             .arg(activity_field)
-            .arg(activity::ACTIVITY_RETENTION_SECS);
+            .arg(activity::ACTIVITY_RETENTION_SECS)
+            .arg(self.retention_succeeded.as_secs().max(1))
+            .arg(self.retention_failed.as_secs().max(1));
         let mut conn = self.conn.clone();
         let (settled, next, dead): (i64, Vec<Vec<u8>>, String) =
             inv.invoke_async(&mut conn).await?;
@@ -610,14 +631,15 @@ impl Queue {
         reason: &str,
     ) -> Result<bool, QueueError> {
         let mut inv = self.invocation(&scripts::DEAD_LETTER);
-        inv.key(self.keys.delivery(id)).key(self.keys.failed());
+        inv.key(self.keys.delivery(id))
+            .key(self.keys.partition().endpoint_failed(endpoint));
         self.endpoint_keys(&mut inv, endpoint);
         inv.arg(worker)
             .arg(id)
             .arg(reason)
             .arg(endpoint)
             .arg(self.endpoint_concurrency)
-            .arg(self.retention_secs());
+            .arg(self.retention_failed.as_secs().max(1));
         let mut conn = self.conn.clone();
         let moved: i64 = inv.invoke_async(&mut conn).await?;
         Ok(moved == 1)
@@ -709,12 +731,14 @@ impl Queue {
     /// of its endpoint's queue.
     pub async fn redeliver(&self, job: &Job) -> Result<RedeliverOutcome, QueueError> {
         let mut inv = self.invocation(&scripts::REDELIVER);
-        inv.key(self.keys.delivery(&job.id)).key(self.keys.failed());
+        inv.key(self.keys.delivery(&job.id))
+            .key(self.keys.partition().endpoint_failed(&job.endpoint));
         self.endpoint_keys(&mut inv, &job.endpoint);
         inv.arg(job.encode())
             .arg(now_ms())
             .arg(&job.endpoint)
-            .arg(self.endpoint_concurrency);
+            .arg(self.endpoint_concurrency)
+            .arg(self.retention_secs());
         let mut conn = self.conn.clone();
         let r: i64 = inv.invoke_async(&mut conn).await?;
         Ok(match r {
@@ -725,13 +749,74 @@ impl Queue {
         })
     }
 
-    /// Ids of deliveries that failed for good at or after `since_ms`, oldest first.
-    pub async fn failed_since(&self, since_ms: i64) -> Result<Vec<String>, QueueError> {
+    /// A page of one endpoint's failed deliveries (`(id, failed at ms)`, oldest first) that
+    /// failed at or after `from_ms`, skipping the first `skip` of them.
+    pub async fn failed_page(
+        &self,
+        endpoint: &str,
+        from_ms: i64,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>, QueueError> {
+        self.failed_page_of(
+            &self.keys.partition().endpoint_failed(endpoint),
+            from_ms,
+            skip,
+            limit,
+        )
+        .await
+    }
+
+    /// The same, from the failed index of every webhook that versions before per-webhook
+    /// indexes wrote (empty once it expired).
+    pub async fn legacy_failed_page(
+        &self,
+        from_ms: i64,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>, QueueError> {
+        self.failed_page_of(&self.keys.failed(), from_ms, skip, limit)
+            .await
+    }
+
+    /// How many of one endpoint's deliveries failed at or after `since_ms`, and how many the
+    /// failed index of earlier versions holds since then.
+    pub async fn failed_counts(
+        &self,
+        endpoint: &str,
+        since_ms: i64,
+    ) -> Result<(u64, u64), QueueError> {
         let mut conn = self.conn.clone();
-        Ok(redis::cmd("ZRANGEBYSCORE")
+        Ok(redis::pipe()
+            .cmd("ZCOUNT")
+            .arg(self.keys.partition().endpoint_failed(endpoint))
+            .arg(since_ms)
+            .arg("+inf")
+            .cmd("ZCOUNT")
             .arg(self.keys.failed())
             .arg(since_ms)
             .arg("+inf")
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    async fn failed_page_of(
+        &self,
+        key: &str,
+        from_ms: i64,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>, QueueError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("ZRANGE")
+            .arg(key)
+            .arg(from_ms)
+            .arg("+inf")
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(skip)
+            .arg(limit)
+            .arg("WITHSCORES")
             .query_async(&mut conn)
             .await?)
     }

@@ -201,6 +201,7 @@ async fn connect(settings: &Settings, shutdown: &watch::Receiver<bool>) -> Optio
 pub(crate) fn configure_queue(queue: Queue, s: &Settings) -> Queue {
     queue
         .with_retention(s.retention)
+        .with_outcome_retentions(s.retention_succeeded, s.retention_failed)
         .with_endpoint_concurrency(s.endpoint_concurrency)
         .with_disable_after(s.disable_after)
 }
@@ -514,8 +515,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// jemalloc: with its background thread, pages freed after a burst (thousands of
+/// connections, a large backlog) go back to the system after its decay time (10 s), even
+/// when the process is idle; glibc's allocator kept them.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        eprintln!(
+            "hookrelay: jemalloc's background thread did not start ({e}); freed memory is returned only while the process allocates"
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

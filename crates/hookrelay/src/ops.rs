@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hookrelay_core::Keys;
-use hookrelay_core::delivery::{DeliveryKind, DeliveryStatus};
+use hookrelay_core::delivery::DeliveryStatus;
 use hookrelay_producer::{ProducerError, Publisher, Registry};
 use hookrelay_queue::{DeliveryView, Queue};
 
@@ -156,52 +156,38 @@ pub async fn recover(settings: &Settings, args: RecoverArgs) -> anyhow::Result<(
     let since_ms = parse_since(&args.since, chrono::Utc::now().timestamp_millis())
         .map_err(anyhow::Error::msg)?;
     let q = queue(settings).await?;
-    let registry = Registry::new(&q);
-    if registry
-        .get(&args.project, &args.webhook)
+    let publisher = Publisher::new(q.clone(), Registry::new(&q));
+    let mut recovery = match publisher
+        .start_recovery(&args.project, &args.webhook, since_ms)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .is_none()
     {
-        anyhow::bail!(
+        Ok(r) => r,
+        Err(ProducerError::NotFound(_)) => anyhow::bail!(
             "webhook {:?} not found in project {:?}",
             args.webhook,
             args.project
-        );
-    }
-    let publisher = Publisher::new(q.clone(), registry);
-    let ids = q.failed_since(since_ms).await?;
-    let mut mine = Vec::new();
-    for chunk in ids.chunks(500) {
-        for view in q.deliveries_by_id(chunk).await?.into_iter().flatten() {
-            if view.project == args.project
-                && view.webhook.as_deref() == Some(args.webhook.as_str())
-                && view.kind == DeliveryKind::Delivery
-                && view.status == DeliveryStatus::Failed
-            {
-                mine.push(view.id);
-            }
-        }
-    }
-    let bar = indicatif::ProgressBar::new(mine.len() as u64);
+        ),
+        Err(e) => anyhow::bail!("{e}"),
+    };
+    let bar = indicatif::ProgressBar::new(recovery.counts().total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} requeued {msg}")
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} looked at, {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let mut requeued = 0usize;
-    let mut skipped = 0usize;
-    for id in &mine {
-        match publisher.redeliver(&args.project, id).await {
-            Ok(_) => requeued += 1,
-            // Redelivered by someone else meanwhile, or expired: nothing to do.
-            Err(ProducerError::Conflict(_) | ProducerError::NotFound(_)) => skipped += 1,
-            Err(e) => {
-                bar.abandon();
-                anyhow::bail!("after {requeued} requeued: {e}");
-            }
+    while !recovery.is_done() {
+        if let Err(e) = recovery.step().await {
+            bar.abandon();
+            anyhow::bail!(
+                "after {} requeued: {e} (run it again to go on)",
+                recovery.counts().requeued
+            );
         }
-        bar.inc(1);
+        let c = recovery.counts();
+        bar.set_position(c.scanned);
+        bar.set_message(format!("{} requeued", c.requeued));
     }
+    let requeued = recovery.counts().requeued;
+    let skipped = recovery.counts().skipped;
     bar.finish_and_clear();
     let since = chrono::DateTime::from_timestamp_millis(since_ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -211,7 +197,9 @@ pub async fn recover(settings: &Settings, args: RecoverArgs) -> anyhow::Result<(
         args.webhook,
         args.project,
         if skipped > 0 {
-            format!(" ({skipped} already requeued or expired)")
+            format!(
+                " ({skipped} left as they were: redelivered meanwhile, expired, or not this webhook's)"
+            )
         } else {
             String::new()
         }

@@ -86,6 +86,16 @@ pub const SPECS: &[Spec] = &[
         false,
         "how long delivery records are kept",
     ),
+    spec(
+        "retention_succeeded_secs",
+        false,
+        "how long succeeded deliveries are kept (0: retention_secs)",
+    ),
+    spec(
+        "retention_failed_secs",
+        false,
+        "how long failed deliveries are kept (0: retention_secs)",
+    ),
     spec("body_limit_bytes", false, "largest API request body"),
     spec(
         "max_response_body_bytes",
@@ -122,6 +132,10 @@ pub struct Settings {
     pub retry: RetryPolicy,
     pub recovery_timeout: Duration,
     pub retention: Duration,
+    /// How long a delivery that succeeded is kept.
+    pub retention_succeeded: Duration,
+    /// How long a delivery that failed is kept.
+    pub retention_failed: Duration,
     pub body_limit: usize,
     pub max_response_body: usize,
     pub shutdown_timeout: Duration,
@@ -172,6 +186,8 @@ struct Raw {
     retry_randomization: f64,
     recovery_timeout_ms: i64,
     retention_secs: i64,
+    retention_succeeded_secs: i64,
+    retention_failed_secs: i64,
     body_limit_bytes: i64,
     max_response_body_bytes: i64,
     shutdown_timeout_ms: i64,
@@ -190,6 +206,8 @@ const INTEGER_KEYS: &[&str] = &[
     "retry_max_interval_ms",
     "recovery_timeout_ms",
     "retention_secs",
+    "retention_succeeded_secs",
+    "retention_failed_secs",
     "body_limit_bytes",
     "max_response_body_bytes",
     "shutdown_timeout_ms",
@@ -502,6 +520,18 @@ impl Settings {
                 ),
             ));
         }
+        // 0: as long as every delivery record.
+        let outcome_retention = |key: &str, v: i64| -> Result<u64, SettingsError> {
+            if v == 0 {
+                Ok(retention_secs as u64)
+            } else {
+                Ok(in_range(o, key, v, 60, i64::MAX)? as u64)
+            }
+        };
+        let retention_succeeded =
+            outcome_retention("retention_succeeded_secs", raw.retention_succeeded_secs)?;
+        let retention_failed =
+            outcome_retention("retention_failed_secs", raw.retention_failed_secs)?;
         let body_limit = in_range(
             o,
             "body_limit_bytes",
@@ -570,6 +600,8 @@ impl Settings {
             shown("retry_randomization", raw.retry_randomization.to_string()),
             shown("recovery_timeout_ms", recovery_ms.to_string()),
             shown("retention_secs", retention_secs.to_string()),
+            shown("retention_succeeded_secs", retention_succeeded.to_string()),
+            shown("retention_failed_secs", retention_failed.to_string()),
             shown("body_limit_bytes", body_limit.to_string()),
             shown("max_response_body_bytes", max_response_body.to_string()),
             shown("shutdown_timeout_ms", shutdown_ms.to_string()),
@@ -591,6 +623,8 @@ impl Settings {
             retry,
             recovery_timeout: Duration::from_millis(recovery_ms as u64),
             retention: Duration::from_secs(retention_secs as u64),
+            retention_succeeded: Duration::from_secs(retention_succeeded),
+            retention_failed: Duration::from_secs(retention_failed),
             body_limit: body_limit as usize,
             max_response_body: max_response_body as usize,
             shutdown_timeout: Duration::from_millis(shutdown_ms as u64),

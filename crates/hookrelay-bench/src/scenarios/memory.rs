@@ -13,6 +13,10 @@ use crate::scenarios::{Opts, count, setup, wait_delivered};
 
 /// How long the processes idle before the last reading.
 const IDLE: Duration = Duration::from_secs(5);
+/// Half-open connections held against the API in the connections phase.
+const HELD: usize = 3_000;
+/// How long after they close the API's memory is read again.
+const AFTER_CLOSE: Duration = Duration::from_secs(15);
 
 /// Runs the scenario and prints its table.
 pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
@@ -99,6 +103,49 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
         ),
     ]);
     t.print();
+    if let Some(api) = s.stack.api_pid() {
+        connections(s.api.addr(), api).await?;
+    }
     s.stack.stop_workers();
+    Ok(())
+}
+
+/// The API's memory while thousands of clients hold half-sent requests, and after they
+/// close: what a burst of connections leaves behind.
+async fn connections(addr: &str, pid: u32) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let before = rss_bytes(pid).unwrap_or(0);
+    let mut held = Vec::with_capacity(HELD);
+    for i in 0..HELD {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        let head: &[u8] = if i % 2 == 0 {
+            b"GET /health HTTP/1.1\r\nHost: x\r\n"
+        } else {
+            b"POST /v2.1/projects/p/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
+        };
+        s.write_all(head).await?;
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let with = rss_bytes(pid).unwrap_or(0);
+    drop(held);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let just_after = rss_bytes(pid).unwrap_or(0);
+    tokio::time::sleep(AFTER_CLOSE.saturating_sub(Duration::from_secs(1))).await;
+    let later = rss_bytes(pid).unwrap_or(0);
+    let mut t = Table::new(
+        &format!(
+            "API memory around {} half-open connections",
+            count(HELD as u64)
+        ),
+        &[
+            "before",
+            "held",
+            "1 s after they closed",
+            &format!("{} s after", AFTER_CLOSE.as_secs()),
+        ],
+    );
+    t.row([mib(before), mib(with), mib(just_after), mib(later)]);
+    t.print();
     Ok(())
 }

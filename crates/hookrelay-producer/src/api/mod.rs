@@ -16,6 +16,7 @@ pub mod auth;
 mod deliveries;
 mod events;
 pub mod extract;
+mod recoveries;
 mod stats;
 mod tokens;
 mod ui;
@@ -161,6 +162,7 @@ pub fn app(state: AppState) -> Router {
         .merge(deliveries::router())
         .merge(tokens::router())
         .merge(stats::router())
+        .merge(recoveries::router())
         // Layers added later run first: the token and the caller's role are checked before
         // anything else; then the body is read, under its own timeout; only then does the
         // deadline for the handler (which waits only for Redis) start.

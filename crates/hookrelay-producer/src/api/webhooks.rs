@@ -1,5 +1,5 @@
-//! `/projects/{project}/webhooks…`: the UbiOps webhook CRUD, plus hookrelay's test, secret,
-//! rotation and recovery endpoints of one webhook.
+//! `/projects/{project}/webhooks…`: the UbiOps webhook CRUD, plus hookrelay's test, secret
+//! and rotation endpoints of one webhook (recovery: `recoveries.rs`).
 //!
 //! Never shown back: `token`, `signing_secret` (except in the create answer and by the
 //! `secret` endpoint) and the values of protected headers, which read as `null` — the value
@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hookrelay_core::signing::{generate_secret, validate_secret};
-use hookrelay_core::time::{now_ms, now_rfc3339, parse_rfc3339_ms, rfc3339_ms};
+use hookrelay_core::time::{now_ms, now_rfc3339, rfc3339_ms};
 use hookrelay_core::webhook::{
     PreviousSecret, ROTATION_OVERLAP_MS, validate_max_concurrency, validate_rate_limit,
     validate_timeout,
@@ -262,18 +262,6 @@ pub(super) struct SecretOut {
     /// When the previous secret stops signing, while it still does.
     #[serde(skip_serializing_if = "Option::is_none")]
     previous_secret_expires_at: Option<String>,
-}
-
-/// Body of `POST …/recover`.
-#[derive(Debug, Deserialize)]
-pub(super) struct RecoverIn {
-    since: String,
-}
-
-/// Answer of `POST …/recover`.
-#[derive(Debug, Serialize)]
-pub(super) struct RecoverOut {
-    requeued: usize,
 }
 
 /// Resolves the headers a client sent against the stored ones: a null value keeps the
@@ -695,26 +683,6 @@ async fn rotate(
     }))
 }
 
-async fn recover(
-    State(state): State<AppState>,
-    ApiPath((project, name)): ApiPath<(String, String)>,
-    ApiJson(input): ApiJson<RecoverIn>,
-) -> Result<(StatusCode, Json<RecoverOut>), ProducerError> {
-    check_project(&project)?;
-    let since = parse_rfc3339_ms(&input.since).ok_or_else(|| {
-        ProducerError::field(
-            "since",
-            format!(
-                "must be an RFC 3339 time such as 2024-05-01T12:00:00Z, got {:?}",
-                input.since
-            ),
-        )
-    })?;
-    let requeued = state.publisher().recover(&project, &name, since).await?;
-    state.metrics().redelivered(requeued);
-    Ok((StatusCode::ACCEPTED, Json(RecoverOut { requeued })))
-}
-
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/projects/{project}/webhooks", post(create).get(list))
@@ -728,7 +696,6 @@ pub(super) fn router() -> Router<AppState> {
             "/projects/{project}/webhooks/{name}/secret/rotate",
             post(rotate),
         )
-        .route("/projects/{project}/webhooks/{name}/recover", post(recover))
 }
 
 #[cfg(test)]

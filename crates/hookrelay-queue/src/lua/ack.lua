@@ -3,11 +3,12 @@
 -- (a retry in the endpoint's scheduled set, or back to the front of its queue when the
 -- attempt was deferred) or the end, then drop it from the in-flight keys. One script, so a
 -- job leaves the queue only together with the record of what happened to it.
--- KEYS: 1..9 partition, 10 record, 11 attempts, 12 failed index, 13..16 endpoint,
+-- KEYS: 1..9 partition, 10 record, 11 attempts, 12 the endpoint's failed index, 13..16 endpoint,
 --       17 the project's activity hash for this minute.
 -- ARGV: 1 worker, 2 id, 3 endpoint id, 4 status, 5 attempt JSON, 6 attempt number,
 --       7 next attempt at (ms, "" when none), 8 next job JSON ("" when none),
---       9 where the next job goes ("scheduled" or "front"), 10 retention (s),
+--       9 where the next job goes ("scheduled" or "front"), 10 retention (s) while the
+--       delivery is not finished,
 --       11 last error, 12 last status code, 13 response JSON, 14 max attempt records,
 --       15 verdict (success|broken|rejected|pause|gone|none), 16 pause until (ms),
 --       17 default cap, 18 disable after (ms), 19 auto-disable reason,
@@ -16,7 +17,8 @@
 --       ("" not to): taken only when no other endpoint waits in the ring, so a worker
 --       keeps a busy endpoint's slot without a claim round trip but never jumps the queue,
 --       26 the activity field a success counts in ("" to count nothing: webhook tests),
---       27 activity retention (s).
+--       27 activity retention (s), 28 retention (s) of a succeeded delivery, 29 of a
+--       failed one.
 -- Returns {1 settled / 0 not held, {id, raw, endpoint, deleted} or {}, dead reason or ""}.
 local now = redis_now()
 local id = ARGV[2]
@@ -80,7 +82,14 @@ end
 redis.call('HSET', KEYS[10], 'status', status, 'attempts', ARGV[6], 'updated_at', now,
   'next_attempt_at', next_at, 'last_error', last_error, 'last_status_code', ARGV[12],
   'response', ARGV[13])
+-- A finished delivery is kept for its outcome's retention.
+if status == 'succeeded' then
+  retention = tonumber(ARGV[28])
+elseif status == 'failed' then
+  retention = tonumber(ARGV[29])
+end
 redis.call('EXPIRE', KEYS[10], retention)
+redis.call('EXPIRE', KEYS[11], retention)
 if ARGV[26] ~= '' then
   local field
   if status == 'succeeded' then
@@ -105,6 +114,7 @@ end
 if status == 'failed' and index_failed then
   redis.call('ZADD', KEYS[12], now, id)
   redis.call('ZREMRANGEBYSCORE', KEYS[12], '-inf', now - retention * 1000)
+  redis.call('EXPIRE', KEYS[12], retention)
 end
 drop_inflight(e, id)
 local default_cap = tonumber(ARGV[17])

@@ -1,7 +1,8 @@
 -- Queue one more attempt of a finished delivery, at the back of its endpoint's queue.
 -- Refused while it is still queued, and when its webhook was deleted.
--- KEYS: 1..9 partition, 10 record, 11 failed index, 12..15 endpoint.
--- ARGV: 1 job JSON, 2 now (ms), 3 endpoint id, 4 default cap
+-- KEYS: 1..9 partition, 10 record, 11 the endpoint's failed index, 12..15 endpoint.
+-- ARGV: 1 job JSON, 2 now (ms), 3 endpoint id, 4 default cap, 5 retention (s) of a delivery
+--       that is not finished
 -- Returns 1 queued, 0 still queued, -1 no such delivery, -2 webhook deleted.
 local status = redis.call('HGET', KEYS[10], 'status')
 if not status then return -1 end
@@ -9,6 +10,7 @@ if status ~= 'succeeded' and status ~= 'failed' then return 0 end
 local e = endpoint(ARGV[3], 12)
 if redis.call('HGET', e.state, 'deleted') == '1' then return -2 end
 redis.call('HSET', KEYS[10], 'status', 'pending', 'next_attempt_at', ARGV[2], 'updated_at', ARGV[2])
+redis.call('EXPIRE', KEYS[10], tonumber(ARGV[5]))
 redis.call('ZREM', KEYS[11], redis.call('HGET', KEYS[10], 'id'))
 redis.call('LPUSH', e.ready, ARGV[1])
 if refresh(e, redis_now(), tonumber(ARGV[4])).joined then signal() end
