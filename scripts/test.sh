@@ -23,6 +23,11 @@ if ! python3 -c 'import ubiops, standardwebhooks, requests' >/dev/null 2>&1 || !
   fi
 fi
 
+# The console's browser test drives Debian's chromium with playwright-core from npm.
+if [ ! -d tests/browser/node_modules/playwright-core ] && command -v npm >/dev/null 2>&1; then
+  (cd tests/browser && npm ci --no-audit --no-fund)
+fi
+
 cargo fmt --all -- --check
 # The declared minimum Rust version against what the dependencies declare.
 python3 scripts/check-rust-version.py

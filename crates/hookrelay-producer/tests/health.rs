@@ -14,7 +14,15 @@ use serde_json::json;
 #[tokio::test]
 async fn health_metrics_openapi_and_ui_need_no_token() {
     let s = start().await;
-    for path in ["/health", "/metrics", "/openapi.json", "/ui"] {
+    for path in [
+        "/health",
+        "/metrics",
+        "/openapi.json",
+        "/ui",
+        "/ui/ui.js",
+        "/ui/ui.css",
+        "/favicon.ico",
+    ] {
         let a = s.raw(Method::GET, path, None, Vec::new()).await;
         assert_eq!(a.status, 200, "{path}: {}", a.text);
     }
@@ -79,11 +87,24 @@ async fn health_metrics_openapi_and_ui_need_no_token() {
             .starts_with("text/html")
     );
     assert!(ui.headers.contains_key("content-security-policy"));
-    assert!(ui.text.contains("<script>") && ui.text.contains("/v2.1/projects/"));
-    assert!(
-        !ui.text.contains("http://") && !ui.text.contains("https://"),
-        "no external assets"
-    );
+    assert!(ui.text.contains(r#"<script src="/ui/ui.js""#));
+    let js = s.raw(Method::GET, "/ui/ui.js", None, Vec::new()).await;
+    assert!(js.text.contains("/v2.1/projects/"));
+    let css = s.raw(Method::GET, "/ui/ui.css", None, Vec::new()).await;
+    // Every asset comes from this server: nothing loaded from elsewhere.
+    for (name, text) in [("ui", &ui.text), ("ui.js", &js.text), ("ui.css", &css.text)] {
+        for external in [
+            "src=\"http",
+            "href=\"http",
+            "url(http",
+            "@import",
+            "fetch(\"http",
+        ] {
+            assert!(!text.contains(external), "{name} loads {external}…");
+        }
+    }
+    let icon = s.raw(Method::GET, "/favicon.ico", None, Vec::new()).await;
+    assert_eq!(icon.headers["content-type"], "image/x-icon");
 }
 
 #[tokio::test]

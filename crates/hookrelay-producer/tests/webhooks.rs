@@ -109,6 +109,20 @@ async fn secrets_are_never_shown_by_get_or_list() {
     assert_eq!(patched.status, 200);
     assert!(!patched.text.contains("VERY-SECRET"), "{}", patched.text);
     assert!(patched.body.get("signing_secret").is_none());
+
+    // Whether a token is set is shown (the console says "set" or "not set"); the token never.
+    assert_eq!(created["token_set"], true);
+    assert_eq!(patched.body["token_set"], true);
+    let cleared = s
+        .patch(
+            "/v2.1/projects/p/webhooks/secretive",
+            json!({"token": null}),
+        )
+        .await;
+    assert_eq!(cleared.status, 200, "{}", cleared.text);
+    assert_eq!(cleared.body["token_set"], false);
+    let listed = s.get("/v2.1/projects/p/webhooks").await;
+    assert_eq!(listed.body[0]["token_set"], false);
 }
 
 #[tokio::test]

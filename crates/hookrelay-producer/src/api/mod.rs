@@ -7,7 +7,8 @@
 //! - `/metrics` — Prometheus text, no auth (scrapers rarely carry tokens; it shows counts
 //!   only, never names, URLs or secrets);
 //! - `/openapi.json` — the OpenAPI 3 description of the API, no auth;
-//! - `/ui` — the web console (a static page; it asks for the token and sends it itself).
+//! - `/ui` — the web console (embedded assets; it asks for the token and sends it itself)
+//!   and `/favicon.ico`.
 //!
 //! Every answer that is not a success is JSON `{"error": "…"}`.
 
@@ -18,6 +19,7 @@ pub mod extract;
 mod recoveries;
 mod stats;
 mod tokens;
+mod ui;
 mod webhook_tests;
 mod webhooks;
 
@@ -53,7 +55,6 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 const OPENAPI: &str = include_str!("openapi.json");
-const UI: &str = include_str!("ui.html");
 
 /// What the API needs beyond the queue.
 #[derive(Clone)]
@@ -173,8 +174,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
-        .route("/ui", get(ui))
-        .route("/ui/", get(ui))
+        .merge(ui::router())
         .route("/", get(|| async { Redirect::temporary("/ui") }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -280,24 +280,6 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
-}
-
-async fn ui() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
-                 connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
-                 frame-ancestors 'none'",
-            ),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        UI,
-    )
-        .into_response()
 }
 
 async fn not_found(req: Request) -> ProducerError {

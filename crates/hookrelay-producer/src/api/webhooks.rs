@@ -180,6 +180,9 @@ pub(super) struct WebhookOut {
     ordered: bool,
     creation_date: String,
     last_updated: String,
+    /// Read-only: whether a `token` is set (the token itself is never shown), so that a
+    /// client can say "set" or "not set".
+    token_set: bool,
     /// Read-only: the endpoint's health, when it was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     health: Option<Health>,
@@ -225,6 +228,7 @@ impl From<&Webhook> for WebhookOut {
             ordered: w.ordered,
             creation_date: w.creation_date.clone(),
             last_updated: w.last_updated.clone(),
+            token_set: w.token.is_some(),
             health: None,
         }
     }
