@@ -4,7 +4,8 @@
 //! The script signs in, creates, edits, tests, disables and deletes webhooks, follows a
 //! delivery and redelivers it, watches an endpoint's circuit open in the overview, checks
 //! the layout at 375 and 420 px, signs in again with a viewer token, and saves a screenshot
-//! of each page in `docs/screenshots/`. Any failed step or browser console error fails it.
+//! of each page in `target/screenshots/` (`docs/screenshots/`, which the README shows, with
+//! `HOOKRELAY_UPDATE_SCREENSHOTS=1`). Any failed step or browser console error fails it.
 //!
 //! Needs `chromium` (Debian: `apt-get install chromium`), Node.js 20+ and the npm packages
 //! of `tests/browser` (`cd tests/browser && npm ci`); without them it fails, saying so.
@@ -109,7 +110,14 @@ async fn the_console_works_in_a_real_browser() {
     assert_eq!(status, 201, "viewer token: {viewer}");
     let viewer = viewer["token"].as_str().unwrap().to_owned();
 
-    let shots = root().join("docs/screenshots");
+    // Every run saves its screenshots under target/; the README's copies in docs/screenshots
+    // are refreshed on purpose, with HOOKRELAY_UPDATE_SCREENSHOTS=1.
+    let shots = if std::env::var_os("HOOKRELAY_UPDATE_SCREENSHOTS").is_some() {
+        root().join("docs/screenshots")
+    } else {
+        root().join("target/screenshots")
+    };
+    std::fs::create_dir_all(&shots).expect("screenshot directory");
     let started = Instant::now();
     let mut child = Command::new("node")
         .arg("console.mjs")
