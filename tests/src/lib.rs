@@ -23,27 +23,68 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The release `hookrelay` binary, built once per test run.
+/// The release `hookrelay` binary the tests run: built once, before the tests, by
+/// `scripts/test.sh` (or `cargo build --release --bin hookrelay`). A test never builds it:
+/// it fails at once, saying what to run, when the binary is missing or older than the
+/// sources it is built from.
 pub fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let root = workspace_root();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--release", "--bin", "hookrelay"])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build");
-        assert!(
-            status.success(),
-            "cargo build --release --bin hookrelay failed"
-        );
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| root.join("target"));
-        target.join("release").join("hookrelay")
+        let bin = target.join("release").join("hookrelay");
+        let built = std::fs::metadata(&bin)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{} is missing: run `cargo build --release --bin hookrelay` (scripts/test.sh does) before these tests",
+                    bin.display()
+                )
+            });
+        if let Some(newer) = newer_source(&root, built) {
+            panic!(
+                "{} is older than {}: run `cargo build --release --bin hookrelay` (scripts/test.sh does) before these tests",
+                bin.display(),
+                newer.display()
+            );
+        }
+        bin
     })
     .clone()
+}
+
+/// A source file of the binary (the `src/` of the crates it is built from, and its embedded
+/// defaults) changed after `built`: cargo relinks the binary whenever one of them changes.
+fn newer_source(root: &Path, built: std::time::SystemTime) -> Option<PathBuf> {
+    fn walk(dir: &Path, built: std::time::SystemTime) -> Option<PathBuf> {
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if let Some(p) = walk(&path, built) {
+                    return Some(p);
+                }
+            } else if entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m > built)
+            {
+                return Some(path);
+            }
+        }
+        None
+    }
+    [
+        "crates/hookrelay/src",
+        "crates/hookrelay-core/src",
+        "crates/hookrelay-queue/src",
+        "crates/hookrelay-producer/src",
+        "crates/hookrelay-worker/src",
+        "config",
+    ]
+    .iter()
+    .find_map(|dir| walk(&root.join(dir), built))
 }
 
 /// One `hookrelay` process.
