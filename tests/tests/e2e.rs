@@ -406,8 +406,12 @@ async fn the_publish_command_enqueues_from_a_shell() {
     let (code, out2, _) = env.publish(args);
     assert_eq!(code, 0);
     assert_eq!(out2, out);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(rx.count(), 1);
+    // A later event through the same webhook is the barrier: once it has arrived, a
+    // duplicate enqueued before it would have arrived too.
+    let barrier = api.publish(P, event("e", json!({"k": 2}))).await;
+    api.wait_status(P, &barrier[0], "succeeded", Duration::from_secs(10))
+        .await;
+    assert_eq!(rx.count(), 2, "the repeated event id was delivered again");
     // Bad input is named.
     let (code, _, err) = env.publish(&["--project", P, "--event", "e", "--data", "{oops"]);
     assert_ne!(code, 0);
@@ -423,8 +427,9 @@ async fn separate_api_and_worker_processes_share_one_redis() {
     let rx = Receiver::start(Reply::Status(200)).await;
     api.create_webhook(P, webhook("h", &rx.url("/"), "e")).await;
     let ids = api.publish(P, event("e", json!({}))).await;
-    // The API alone never delivers.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The API alone never delivers: the job waits in its endpoint's queue, unclaimed.
+    let depths = hookrelay_tests::support::queue_depths(&redis);
+    assert_eq!((depths.ready, depths.inflight), (1, 0), "{depths:?}");
     assert_eq!(rx.count(), 0);
     assert_eq!(api.delivery(P, &ids[0]).await["status"], "pending");
     let _w1 = env.spawn("worker").await;

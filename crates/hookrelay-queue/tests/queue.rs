@@ -75,6 +75,44 @@ async fn ack_success(queue: &Queue, worker: &str, job: &Job) -> bool {
     queue.ack(&ack).await.unwrap().settled
 }
 
+/// Claims for `worker` until `done` says the claim is the one expected, or panics after a
+/// few seconds: waits for a lease or a retry to come due on Redis's clock, not for a fixed
+/// time.
+async fn claim_until(
+    queue: &Queue,
+    worker: &str,
+    lease: Duration,
+    what: &str,
+    done: impl Fn(&hookrelay_queue::Claimed) -> bool,
+) -> hookrelay_queue::Claimed {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let c = queue.claim(worker, 10, lease).await.unwrap();
+        if done(&c) {
+            return c;
+        }
+        assert!(c.jobs.is_empty(), "{what}: claimed something else first");
+        assert!(Instant::now() < deadline, "{what}: not within 5 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until every lease of the test endpoint is past its deadline on Redis's clock.
+async fn until_leases_lapse(server: &RedisServer) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut c = server.connection();
+    loop {
+        let (secs, micros): (i64, i64) = redis::cmd("TIME").query(&mut c).unwrap();
+        let now_ms = secs * 1000 + micros / 1000;
+        let live: usize = c.zcount(ENDPOINT_LEASES, now_ms, "+inf").unwrap();
+        if live == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "leases did not lapse within 5 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn setup() -> (RedisServer, Queue) {
     let server = RedisServer::start();
     let queue = Queue::connect(&server.url(), Keys::new("t")).await.unwrap();
@@ -178,11 +216,14 @@ async fn a_retry_waits_in_the_scheduled_set_then_runs() {
             .jobs
             .is_empty()
     );
-    tokio::time::sleep(Duration::from_millis(350)).await;
-    let claimed = queue
-        .claim("w1", 10, Duration::from_secs(30))
-        .await
-        .unwrap();
+    let claimed = claim_until(
+        &queue,
+        "w1",
+        Duration::from_secs(30),
+        "the due retry",
+        |c| !c.jobs.is_empty(),
+    )
+    .await;
     assert_eq!(claimed.jobs.len(), 1);
     assert_eq!(Job::decode(claimed.jobs[0].as_bytes()).unwrap().attempt, 2);
 }
@@ -196,8 +237,10 @@ async fn a_dead_workers_jobs_go_back_after_the_lease() {
     assert_eq!(first.jobs.len(), 2);
     // Another worker sees nothing while the lease runs.
     assert!(queue.claim("w2", 10, lease).await.unwrap().jobs.is_empty());
-    tokio::time::sleep(Duration::from_millis(350)).await;
-    let second = queue.claim("w2", 10, lease).await.unwrap();
+    let second = claim_until(&queue, "w2", lease, "the dead worker's jobs", |c| {
+        c.recovered > 0
+    })
+    .await;
     assert_eq!(second.recovered, 2);
     assert_eq!(second.jobs.len(), 2);
     // The first worker's late ack records its attempt but does not settle the job it lost.
@@ -422,12 +465,12 @@ async fn workers_silent_for_an_hour_are_forgotten() {
 
 #[tokio::test]
 async fn a_worker_back_from_a_redis_outage_keeps_its_own_lapsed_jobs() {
-    let (_server, queue) = setup().await;
+    let (server, queue) = setup().await;
     enqueue(&queue, &["d1"]).await;
     let lease = Duration::from_millis(200);
     assert_eq!(queue.claim("w1", 10, lease).await.unwrap().jobs.len(), 1);
     // Its renewals could not reach Redis: the lease lapsed.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_leases_lapse(&server).await;
     // Its own next claim extends the lease instead of handing the job back.
     let again = queue.claim("w1", 10, lease).await.unwrap();
     assert_eq!(again.recovered, 0);
