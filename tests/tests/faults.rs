@@ -14,7 +14,7 @@
 //!
 //! | variable | default | full size |
 //! | --- | --- | --- |
-//! | `HOOKRELAY_FAULT_BACKLOG` | 10,000 deliveries | 100,000, the size of the issue |
+//! | `HOOKRELAY_FAULT_BACKLOG` | 10,000 deliveries | 100,000, the backlog the README's Guarantees cite |
 //! | `HOOKRELAY_FAULT_HANG_TIMEOUT` | 3 s | 30 s, the longest webhook timeout: SIGTERM waits it out |
 //!
 //! ```sh
@@ -691,7 +691,7 @@ async fn sigterm_waits_for_a_hanging_delivery_to_time_out() {
 }
 
 /// Issue 7: a backlog built while no worker runs drains completely once one starts.
-/// Size: `HOOKRELAY_FAULT_BACKLOG` (default 10,000; the issue's size is 100,000).
+/// Size: `HOOKRELAY_FAULT_BACKLOG` (default 10,000; the Guarantees in the README cite 100,000).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backlog_drains_completely() {
     const WEBHOOKS: usize = 50;
