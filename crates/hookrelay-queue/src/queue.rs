@@ -905,22 +905,9 @@ impl Queue {
                 endpoints.push(t);
             }
         }
-        let (mut ready, mut scheduled) = (0, 0);
-        for chunk in endpoints.chunks(500) {
-            let mut pipe = redis::pipe();
-            for e in chunk {
-                let k = part.endpoint(e);
-                pipe.cmd("LLEN")
-                    .arg(&k.ready)
-                    .cmd("ZCARD")
-                    .arg(&k.scheduled);
-            }
-            let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
-            for pair in counts.chunks(2) {
-                ready += pair[0];
-                scheduled += pair.get(1).copied().unwrap_or(0);
-            }
-        }
+        let names: Vec<&str> = endpoints.iter().map(String::as_str).collect();
+        let depth = self.depth(&names).await?;
+        let (ready, scheduled) = (depth.ready, depth.scheduled);
         Ok(QueueStats {
             ready,
             scheduled,
