@@ -502,36 +502,18 @@ fn apply_patch(
     timeout: Option<u32>,
 ) -> Result<Webhook, FieldError> {
     let mut w = current.clone();
-    if let Some(v) = &patch.name {
-        w.name.clone_from(v);
-    }
-    if let Some(v) = &patch.url {
-        w.url.clone_from(v);
-    }
+    set_given(&mut w.name, &patch.name);
+    set_given(&mut w.url, &patch.url);
     if let Some(headers) = &patch.headers {
         w.headers = resolve_headers(headers.clone(), &current.headers)?;
     }
-    if let Some(v) = &patch.object_type {
-        w.object_type.clone_from(v);
-    }
-    if let Some(v) = &patch.object_name {
-        w.object_name.clone_from(v);
-    }
-    if let Some(v) = &patch.version {
-        w.version.clone_from(v);
-    }
-    if let Some(v) = &patch.description {
-        w.description.clone_from(v);
-    }
-    if let Some(v) = &patch.labels {
-        w.labels.clone_from(v);
-    }
-    if let Some(v) = &patch.event {
-        w.event.clone_from(v);
-    }
-    if let Some(v) = &patch.events {
-        w.events.clone_from(v);
-    }
+    set_given(&mut w.object_type, &patch.object_type);
+    set_given(&mut w.object_name, &patch.object_name);
+    set_given(&mut w.version, &patch.version);
+    set_given(&mut w.description, &patch.description);
+    set_given(&mut w.labels, &patch.labels);
+    set_given(&mut w.event, &patch.event);
+    set_given(&mut w.events, &patch.events);
     if let Some(v) = timeout {
         w.timeout = v;
     }
@@ -550,9 +532,7 @@ fn apply_patch(
     if let Some(v) = patch.github_actions {
         w.github_actions = v;
     }
-    if let Some(v) = &patch.token {
-        w.token.clone_from(v);
-    }
+    set_given(&mut w.token, &patch.token);
     if let Some(v) = patch.max_concurrency {
         w.max_concurrency = v.map(validate_max_concurrency).transpose()?;
     }
@@ -696,6 +676,13 @@ pub(super) fn router() -> Router<AppState> {
             "/projects/{project}/webhooks/{name}/secret/rotate",
             post(rotate),
         )
+}
+
+/// A PATCH field that was given replaces the stored value; an absent one keeps it.
+fn set_given<T: Clone>(stored: &mut T, given: &Option<T>) {
+    if let Some(v) = given {
+        stored.clone_from(v);
+    }
 }
 
 #[cfg(test)]
