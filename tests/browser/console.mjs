@@ -132,6 +132,38 @@ async function controlsLabelled() {
   check(unnamed.length === 0, `controls without a label: ${unnamed.join(" | ")}`);
 }
 
+// The names of the controls that change something (a viewer must not be offered them).
+const WRITE_CONTROL = /^(New webhook|Publish an event|Create the first one|Redeliver|Test webhook \S+|Edit webhook \S+|Delete webhook \S+|Enable webhook \S+|Disable webhook \S+)$/;
+
+/// The names of the visible controls of the page that change something, and of those the
+/// keyboard reaches (walking the tab order from the top of the page).
+async function writeControlsOffered() {
+  const visible = await page.evaluate((source) => {
+    const re = new RegExp(source);
+    const out = [];
+    for (const c of document.querySelectorAll("button, a[href], input, select, textarea")) {
+      const name = (c.getAttribute("aria-label") || c.textContent || "").trim();
+      if (re.test(name) && c.checkVisibility()) out.push(name);
+    }
+    return out;
+  }, WRITE_CONTROL.source);
+  // From the skip link, the first stop of the page, until the focus leaves the page or
+  // comes back to where it started.
+  const reached = [];
+  await page.locator("a.skip").focus();
+  for (let i = 0; i < 300; i++) {
+    await page.keyboard.press("Tab");
+    const name = await page.evaluate(() => {
+      const a = document.activeElement;
+      if (!a || a === document.body || a.matches("a.skip")) return null;
+      return (a.getAttribute("aria-label") || a.textContent || "").trim();
+    });
+    if (name === null) break;
+    if (WRITE_CONTROL.test(name)) reached.push(name);
+  }
+  return { visible, reached };
+}
+
 /// Dismisses every message (each was checked where it appeared).
 async function dismissAll() {
   const buttons = page.getByRole("button", { name: "Dismiss message" });
@@ -397,6 +429,20 @@ try {
   await shot("overview-dark");
   await page.emulateMedia({ colorScheme: "light" });
 
+  step("the admin is offered every control that changes something, and told its role");
+  await page.locator("#who-role-name", { hasText: "admin" }).waitFor();
+  await gotoPage("webhooks");
+  await page.locator('tr[data-webhook="orders"]').waitFor();
+  {
+    const { visible, reached } = await writeControlsOffered();
+    for (const name of ["New webhook", "Test webhook orders", "Edit webhook orders", "Delete webhook orders"]) {
+      check(visible.includes(name), `the admin is not shown "${name}": ${visible.join(", ")}`);
+      check(reached.includes(name), `the keyboard does not reach "${name}" for the admin`);
+    }
+  }
+  await gotoPage("deliveries");
+  check(await page.locator("#publish-event").isVisible(), "the admin is not offered Publish an event");
+
   step("sign out; sign in with a project viewer token; the project is remembered");
   await page.locator("#sign-out").click();
   await page.locator("#signin-token").waitFor({ state: "visible" });
@@ -411,9 +457,33 @@ try {
   await gotoPage("deliveries");
   await page.locator("#delivery-rows tr[data-delivery]").first().waitFor();
 
+  step("the viewer is offered nothing that changes something, and told its role");
+  /// Checks the page shown now: no such control is visible or reached by the keyboard.
+  const nothingToChange = async (where) => {
+    check(await page.locator("#who-role-name").innerText() === "viewer", `${where}: the viewer's role is not shown`);
+    const { visible, reached } = await writeControlsOffered();
+    check(visible.length === 0, `${where}: the viewer is shown ${visible.join(", ")}`);
+    check(reached.length === 0, `${where}: the keyboard reaches ${reached.join(", ")}`);
+  };
+  const firstDelivery = page.locator("#delivery-rows tr[data-delivery]").first();
+  await firstDelivery.getByRole("button", { name: /^Details of delivery / }).click();
+  await page.locator("#delivery-rows tr.detail:not([hidden])").first().waitFor();
+  await nothingToChange("deliveries");
+  await gotoPage("webhooks");
+  await page.locator('tr[data-webhook="orders"]').waitFor();
+  await nothingToChange("webhooks");
+  await gotoPage("overview");
+  await page.locator(`#attention li[data-webhook="${HANGING}"]`).waitFor();
+  await nothingToChange("overview");
+  await controlsLabelled();
+  await gotoPage("deliveries");
+
   step("a reload keeps the sign-in of this tab");
   await page.reload();
   await page.locator("#deliveries-title").waitFor({ state: "visible" });
+  await page.locator("#delivery-rows tr[data-delivery]").first().waitFor();
+  await page.locator("#who-role-name", { hasText: "viewer" }).waitFor();
+  await nothingToChange("deliveries after a reload");
 } catch (e) {
   problems.push(`step "${stepName}" failed: ${e.message.split("\n")[0]}`);
   // Kept out of docs/screenshots: only the pages of a passing run go there.

@@ -3,8 +3,10 @@
 //! receivers (one answering 200, one 500, one rejecting with 422, one that never answers).
 //! The script signs in, creates, edits, tests, disables and deletes webhooks, follows a
 //! delivery and redelivers it, watches an endpoint's circuit open in the overview, checks
-//! the layout at 375 and 420 px, signs in again with a viewer token, and saves a screenshot
-//! of each page in `target/screenshots/` (`docs/screenshots/`, which the README shows, with
+//! the layout at 375 and 420 px, signs in again with a viewer token (which is shown its role
+//! and offered no control that changes anything, neither on screen nor by the keyboard, where
+//! the admin was offered them all), and saves a screenshot of each page in
+//! `target/screenshots/` (`docs/screenshots/`, which the README shows, with
 //! `HOOKRELAY_UPDATE_SCREENSHOTS=1`). Any failed step or browser console error fails it.
 //!
 //! Needs `chromium` (Debian: `apt-get install chromium`), Node.js 20+ and the npm packages

@@ -491,3 +491,56 @@ async fn a_deleted_token_stops_working_in_every_process() {
     }
     task.abort();
 }
+
+#[tokio::test]
+async fn the_caller_learns_its_role_and_nothing_secret() {
+    let s = start().await;
+    let b = s.base.clone();
+    let viewer = new_token(&s, "p", "v", "viewer").await;
+    let editor = new_token(&s, "p", "e", "editor").await;
+    let admin = new_token(&s, "p", "a", "admin").await;
+    let other = new_token(&s, "q", "q-admin", "admin").await;
+
+    let a = s.get("/v2.1/projects/p/caller").await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(
+        a.body,
+        json!({"project": "p", "role": "admin", "token": null})
+    );
+
+    for (token, name, role) in [
+        (&viewer, "v", "viewer"),
+        (&editor, "e", "editor"),
+        (&admin, "a", "admin"),
+    ] {
+        let (status, body) =
+            call(&s, &b, token, Method::GET, "/v2.1/projects/p/caller", None).await;
+        assert_eq!(status, 200, "{role}: {body}");
+        assert_eq!(
+            body,
+            json!({"project": "p", "role": role, "token": name}),
+            "{role}"
+        );
+        assert!(!body.to_string().contains(token.as_str()), "{role}: {body}");
+    }
+
+    // Another project's token learns nothing about this one.
+    let (status, body) = call(&s, &b, &other, Method::GET, "/v2.1/projects/p/caller", None).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = call(&s, &b, &other, Method::GET, "/v2.1/projects/q/caller", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["role"], "admin");
+
+    // No token or a wrong one is a 401; a bad project name a 400.
+    let (status, _) = call(
+        &s,
+        &b,
+        "wrong",
+        Method::GET,
+        "/v2.1/projects/p/caller",
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(s.get("/v2.1/projects/bad!name/caller").await.status, 400);
+}

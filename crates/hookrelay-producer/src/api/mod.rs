@@ -13,6 +13,7 @@
 //! Every answer that is not a success is JSON `{"error": "…"}`.
 
 pub mod auth;
+mod caller;
 mod deliveries;
 mod events;
 pub mod extract;
@@ -163,6 +164,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tokens::router())
         .merge(stats::router())
         .merge(recoveries::router())
+        .merge(caller::router())
         // Layers added later run first: the token and the caller's role are checked before
         // anything else; then the body is read, under its own timeout; only then does the
         // deadline for the handler (which waits only for Redis) start.

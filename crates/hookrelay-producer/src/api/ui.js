@@ -26,6 +26,7 @@
     tick: 0,
     timer: null,
     busy: new Set(),
+    role: null, // the token's role in the project ("admin", "editor", "viewer"), once known
   };
 
   // ---------------------------------------------------------------- small helpers
@@ -204,6 +205,7 @@
     $("page-signin").hidden = false;
     $("nav").hidden = true;
     $("who").hidden = true;
+    setRole(null);
     $("signin-project").value = state.project;
     $("signin-error").textContent = error || "";
     $("signin-token").focus();
@@ -241,7 +243,9 @@
     state.token = token;
     state.project = project;
     try {
+      const caller = await api("GET", "/caller");
       const hooks = await api("GET", "/webhooks");
+      setRole(caller.role);
       sessionStorage.setItem(TOKEN_KEY, token);
       localStorage.setItem(PROJECT_KEY, project);
       $("signin-token").value = "";
@@ -261,6 +265,46 @@
   });
 
   $("sign-out").addEventListener("click", () => signOut(""));
+
+  const ROLE_TITLES = {
+    admin: "Your token is admin of this project: it may do everything here.",
+    editor: "Your token is editor of this project: it may change webhooks, publish, test and redeliver, but not see signing secrets.",
+    viewer: "Your token is viewer of this project: it may look but not change anything, so no control that changes something is shown.",
+  };
+
+  /// Shows the caller's role and offers only what it may do (CSS hides the rest; see
+  /// `.write` and `.admin-only`); `null` while it is not known, which offers nothing.
+  function setRole(role) {
+    state.role = ROLE_TITLES[role] ? role : null;
+    if (state.role) document.body.dataset.role = state.role;
+    else delete document.body.dataset.role;
+    $("who-role-name").textContent = state.role || "";
+    $("who-role").title = state.role ? ROLE_TITLES[state.role] : "";
+    $("who-role").hidden = !state.role;
+    // A control that has just gone away may have held the focus: keep it on the page.
+    const focused = document.activeElement;
+    if (focused && focused !== document.body && focused.offsetParent === null && !focused.closest("dialog")) {
+      $("main").focus({ preventScroll: true });
+    }
+  }
+
+  /// Asks the API who the caller is in the current project.
+  async function loadRole() {
+    if (state.busy.has("role")) return;
+    state.busy.add("role");
+    try {
+      const caller = await api("GET", "/caller");
+      setRole(caller.role);
+    } catch (e) {
+      // Tried again at the next refresh; said once.
+      const old = failing.get("role");
+      if (e.status !== 401 && !(old && old.isConnected)) {
+        failing.set("role", notify("Could not learn this token's role, so nothing that changes anything is offered yet: " + e.message, "error"));
+      }
+    } finally {
+      state.busy.delete("role");
+    }
+  }
 
   function enterApp() {
     $("page-signin").hidden = true;
@@ -314,6 +358,7 @@
   async function refresh(auto) {
     const page = state.page;
     if (!PAGES.includes(page) || state.busy.has(page)) return;
+    if (!state.role) loadRole();
     if (auto && page === "deliveries" && !$("f-auto").checked) return;
     state.busy.add(page);
     try {
@@ -584,7 +629,7 @@
       if (!names.has(name)) { row.tr.remove(); webhookRows.delete(name); }
     }
     if (!hooks.length) {
-      body.replaceChildren(el("tr", {}, el("td", { class: "empty", colspan: 5 }, "No webhooks yet. ", el("button", { type: "button", class: "link", onclick: () => openWebhookDialog(null) }, "Create the first one"), ".")));
+      body.replaceChildren(el("tr", {}, el("td", { class: "empty", colspan: 5 }, "No webhooks yet", el("span", { class: "write" }, ". ", el("button", { type: "button", class: "link", onclick: () => openWebhookDialog(null) }, "Create the first one")), ".")));
     } else {
       const empty = body.querySelector("td.empty");
       if (empty) empty.parentElement.remove();
@@ -607,10 +652,10 @@
       name: el("div", { class: "wname" }), url: el("div", { class: "url" }),
       health: el("td", { "data-label": "Health" }), last: el("td", { "data-label": "Last result" }),
       spark: el("td", { "data-label": "Recent" }),
-      test: el("button", { type: "button", class: "small" }, "Test"),
-      edit: el("button", { type: "button", class: "small" }, "Edit"),
-      toggle: el("button", { type: "button", class: "small" }, "Disable"),
-      del: el("button", { type: "button", class: "small danger" }, "Delete"),
+      test: el("button", { type: "button", class: "small write" }, "Test"),
+      edit: el("button", { type: "button", class: "small write" }, "Edit"),
+      toggle: el("button", { type: "button", class: "small write" }, "Disable"),
+      del: el("button", { type: "button", class: "small danger write" }, "Delete"),
       slot: el("span", { class: "test-slot" }),
       webhook: null,
     };
@@ -1114,7 +1159,7 @@
       el("td", {}, el("div", { class: "actions" }, row.toggle)));
     row.detail = el("tr", { class: "detail", id: "detail-" + id, hidden: true },
       el("td", { colspan: 7 }, row.info, row.attemptsBox, row.answer,
-        el("div", { class: "detail-actions" }, row.redeliver, row.redeliverNote)));
+        el("div", { class: "detail-actions write" }, row.redeliver, row.redeliverNote)));
     const setOpen = (open) => {
       row.detail.hidden = !open;
       row.tr.classList.toggle("open", open);
