@@ -13,6 +13,7 @@
 //! backlog drains as fast as a small one), `pickup` (an idle worker picks an event up in
 //! milliseconds), `redis` (Redis commands per delivery), `memory` (worker RSS), `all`.
 
+mod defaults;
 mod load;
 mod monitor;
 mod procstat;

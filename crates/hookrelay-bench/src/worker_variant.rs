@@ -56,7 +56,10 @@ fn env(name: &str, default: &str) -> String {
 async fn worker() -> anyhow::Result<()> {
     let url = env("HOOKRELAY_REDIS_URL", "redis://127.0.0.1:6379");
     let prefix = env("HOOKRELAY_KEY_PREFIX", "hookrelay");
-    let concurrency: usize = env("HOOKRELAY_CONCURRENCY", "256").parse()?;
+    let concurrency: usize = match std::env::var("HOOKRELAY_CONCURRENCY") {
+        Ok(v) => v.parse()?,
+        Err(_) => crate::defaults::concurrency(),
+    };
     let policy = TargetPolicy::parse(&env("HOOKRELAY_ALLOWED_TARGETS", ""))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let queue = Queue::connect(&url, Keys::new(prefix)).await?;

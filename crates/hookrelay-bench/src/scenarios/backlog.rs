@@ -190,7 +190,7 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
     let mut t = Table::new(
         &format!(
             "drain with 1 worker × concurrency {} (per tenth of the backlog)",
-            opts.concurrency
+            opts.concurrency()
         ),
         &[
             "deliveries",

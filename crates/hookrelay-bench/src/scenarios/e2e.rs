@@ -73,7 +73,7 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
             "2. drain the {} waiting jobs: {} worker(s) × concurrency {}",
             count(pre.accepted),
             opts.workers,
-            opts.concurrency
+            opts.concurrency()
         ),
         &["", ""],
     );

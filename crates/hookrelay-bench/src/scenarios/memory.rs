@@ -24,7 +24,7 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
     println!(
         "\n## memory: VmRSS with {} worker(s) × concurrency {}, {} events per phase",
         opts.workers,
-        opts.concurrency,
+        opts.concurrency(),
         count(n)
     );
     let mut s = setup(opts, bin).await?;

@@ -28,10 +28,10 @@ pub struct Opts {
     /// Worker processes.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
-    /// Deliveries in flight per worker process (HOOKRELAY_CONCURRENCY; the binary's
-    /// default is 256).
-    #[arg(long, default_value_t = 256)]
-    pub concurrency: usize,
+    /// Deliveries in flight per worker process (HOOKRELAY_CONCURRENCY; without it, the
+    /// binary's default from config/default.toml).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
     /// Concurrent API clients publishing as fast as they are answered (16 leave the API
     /// idle between requests on 2 cores; 64 keep it busy).
     #[arg(long, default_value_t = 64)]
@@ -78,6 +78,14 @@ pub struct Opts {
     pub hookrelay_env: Vec<(String, String)>,
 }
 
+impl Opts {
+    /// Deliveries in flight per worker process: the option, or the binary's default.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+            .unwrap_or_else(crate::defaults::concurrency)
+    }
+}
+
 /// `NAME=VALUE` → `(NAME, VALUE)`.
 fn parse_env(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
@@ -101,7 +109,7 @@ pub async fn setup(opts: &Opts, bin: &Path) -> anyhow::Result<Setup> {
     let sink = Sink::start(opts.receiver, opts.receiver_threads).await?;
     let mut stack = Stack::start(
         bin.to_path_buf(),
-        opts.concurrency,
+        opts.concurrency(),
         &opts.hookrelay_env,
         opts.worker_variant,
     )
@@ -313,7 +321,7 @@ pub fn print_machine(opts: &Opts) {
         format!(
             "workers {} × concurrency {}, {} API clients, receiver {} ({} thread), pad {} B",
             opts.workers,
-            opts.concurrency,
+            opts.concurrency(),
             opts.clients,
             match opts.receiver {
                 ReceiverKind::Fast => "fast",
