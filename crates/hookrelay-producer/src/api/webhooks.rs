@@ -484,12 +484,7 @@ async fn get_one(
     State(state): State<AppState>,
     ApiPath((project, name)): ApiPath<(String, String)>,
 ) -> Result<Json<WebhookOut>, ProducerError> {
-    check_project(&project)?;
-    let webhook = state
-        .registry()
-        .get(&project, &name)
-        .await?
-        .ok_or_else(|| not_found(&project, &name))?;
+    let webhook = stored(&state, &project, &name).await?;
     Ok(Json(with_health(&state, &webhook).await?))
 }
 
@@ -599,12 +594,7 @@ async fn test(
     State(state): State<AppState>,
     ApiPath((project, name)): ApiPath<(String, String)>,
 ) -> Result<(StatusCode, Json<TestOut>), ProducerError> {
-    check_project(&project)?;
-    let webhook = state
-        .registry()
-        .get(&project, &name)
-        .await?
-        .ok_or_else(|| not_found(&project, &name))?;
+    let webhook = stored(&state, &project, &name).await?;
     let id = state.publisher().test(&project, &webhook, true).await?;
     state.metrics().test();
     Ok((
@@ -617,12 +607,7 @@ async fn secret(
     State(state): State<AppState>,
     ApiPath((project, name)): ApiPath<(String, String)>,
 ) -> Result<Json<SecretOut>, ProducerError> {
-    check_project(&project)?;
-    let webhook = state
-        .registry()
-        .get(&project, &name)
-        .await?
-        .ok_or_else(|| not_found(&project, &name))?;
+    let webhook = stored(&state, &project, &name).await?;
     let now = now_ms();
     Ok(Json(SecretOut {
         previous_secret_expires_at: webhook
@@ -676,6 +661,16 @@ pub(super) fn router() -> Router<AppState> {
             "/projects/{project}/webhooks/{name}/secret/rotate",
             post(rotate),
         )
+}
+
+/// The stored webhook `name` of `project` (a checked project name), or the 404.
+async fn stored(state: &AppState, project: &str, name: &str) -> Result<Webhook, ProducerError> {
+    check_project(project)?;
+    state
+        .registry()
+        .get(project, name)
+        .await?
+        .ok_or_else(|| not_found(project, name))
 }
 
 /// A PATCH field that was given replaces the stored value; an absent one keeps it.
