@@ -7,6 +7,7 @@
 //! rendered body as they were when the event was published. Changing or deleting the webhook
 //! afterwards does not change deliveries already queued.
 
+use futures::StreamExt;
 use hookrelay_core::delivery::DeliveryKind;
 use hookrelay_core::formats;
 use hookrelay_core::job::{JobDecodeError, JobRequest};
@@ -21,6 +22,8 @@ use crate::registry::Registry;
 
 /// How many failed deliveries a recovery reads per round trip.
 pub const RECOVER_PAGE: usize = 500;
+/// Redeliveries of a page in flight at once.
+const RECOVER_CONCURRENCY: usize = 64;
 
 /// An event to publish: the body of `POST /projects/{p}/events`, and what
 /// `hookrelay publish` builds from its flags.
@@ -517,29 +520,37 @@ impl Recovery {
         // Entries left in the index at the page's last failure time: the next page skips
         // them (a requeued delivery leaves its webhook's index; the old index keeps all).
         let last_ms = page.last().map(|(_, ms)| *ms);
-        let mut left_at_last = 0;
-        for ((_, failed_ms), view) in page.iter().zip(views) {
-            self.counts.scanned += 1;
-            let requeued = match view {
-                Some(view)
-                    if view.project == self.project
-                        && view.webhook.as_deref() == Some(self.webhook.name.as_str())
-                        && view.kind == DeliveryKind::Delivery
-                        && view.status == DeliveryStatus::Failed =>
-                {
-                    match self
-                        .publisher
-                        .redeliver_view(&view, Some(&self.webhook))
-                        .await
+        // The page's redeliveries run concurrently: their scripts share the multiplexed
+        // connection, so a page costs a few round trips, not one per delivery.
+        let (publisher, project, webhook) = (&self.publisher, &self.project, &self.webhook);
+        let outcomes: Vec<Result<bool, ProducerError>> =
+            futures::stream::iter(views.into_iter().map(|view| async move {
+                match view {
+                    Some(view)
+                        if view.project == *project
+                            && view.webhook.as_deref() == Some(webhook.name.as_str())
+                            && view.kind == DeliveryKind::Delivery
+                            && view.status == DeliveryStatus::Failed =>
                     {
-                        Ok(_) => true,
-                        // Redelivered by someone else meanwhile, or expired.
-                        Err(ProducerError::Conflict(_) | ProducerError::NotFound(_)) => false,
-                        Err(e) => return Err(e),
+                        match publisher.redeliver_view(&view, Some(webhook)).await {
+                            Ok(_) => Ok(true),
+                            // Redelivered by someone else meanwhile, or expired.
+                            Err(ProducerError::Conflict(_) | ProducerError::NotFound(_)) => {
+                                Ok(false)
+                            }
+                            Err(e) => Err(e),
+                        }
                     }
+                    _ => Ok(false),
                 }
-                _ => false,
-            };
+            }))
+            .buffered(RECOVER_CONCURRENCY)
+            .collect()
+            .await;
+        let mut left_at_last = 0;
+        for ((_, failed_ms), outcome) in page.iter().zip(outcomes) {
+            let requeued = outcome?;
+            self.counts.scanned += 1;
             if requeued {
                 self.counts.requeued += 1;
             } else {
