@@ -27,10 +27,10 @@ local retention = tonumber(ARGV[10])
 if redis.call('RPUSH', KEYS[11], ARGV[5]) > tonumber(ARGV[14]) then
   redis.call('LTRIM', KEYS[11], -tonumber(ARGV[14]), -1)
 end
-redis.call('EXPIRE', KEYS[11], retention)
 -- The holder is "<worker>#<attempt>": an ack settles only the attempt it ran, so a late or
 -- repeated ack can never settle a later attempt of the same delivery.
 if redis.call('HGET', KEYS[HOLDERS], id) ~= ARGV[1] .. '#' .. ARGV[6] then
+  redis.call('EXPIRE', KEYS[11], retention)
   return {0, {}, ''}
 end
 local status, next_at, next_raw, last_error = ARGV[4], ARGV[7], ARGV[8], ARGV[11]
