@@ -106,8 +106,13 @@ impl Env {
     /// Settings for a test against `redis`: fast retries, a short recovery timeout, loopback
     /// allowed as a target.
     pub fn new(redis: &RedisServer) -> Self {
+        Self::for_url(&redis.url())
+    }
+
+    /// The same settings against the Redis at `url` (a Redis Cluster's seed nodes too).
+    pub fn for_url(url: &str) -> Self {
         let vars = [
-            ("HOOKRELAY_REDIS_URL", redis.url()),
+            ("HOOKRELAY_REDIS_URL", url.to_owned()),
             ("HOOKRELAY_KEY_PREFIX", "hr".to_string()),
             ("HOOKRELAY_API_TOKEN", TOKEN.to_string()),
             (

@@ -101,7 +101,7 @@ impl QueueDepths {
 /// Reads the sizes of the queue's keys: ready and scheduled jobs summed over every
 /// endpoint queue.
 pub fn queue_depths(redis: &RedisServer) -> QueueDepths {
-    let part = keys().partition();
+    let part = keys().partition(0);
     let mut c = redis.connection();
     let sum = |c: &mut redis::Connection, pattern: String, cmd: &str| -> usize {
         let found: Vec<String> = redis::cmd("KEYS").arg(pattern).query(c).unwrap();

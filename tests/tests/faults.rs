@@ -508,7 +508,9 @@ async fn garbage_in_the_queue_goes_to_the_dead_list() {
     let created = api
         .create_webhook(PROJECT, webhook("hook", &rx.url("/hook"), EVENT))
         .await;
-    let endpoint = keys().partition().endpoint(created["id"].as_str().unwrap());
+    let endpoint = keys()
+        .partition(0)
+        .endpoint(created["id"].as_str().unwrap());
     let mut ids = publish_many(&api, PROJECT, EVENT, 5, 1).await;
     let garbage: [(&str, &str); 8] = [
         ("scheduled garbage", "not valid JSON"),
@@ -544,7 +546,7 @@ async fn garbage_in_the_queue_goes_to_the_dead_list() {
     assert_eq!(depths.dead, garbage.len(), "dead list: {depths:?}");
 
     let dead: Vec<String> = redis::cmd("LRANGE")
-        .arg(keys().partition().dead())
+        .arg(keys().partition(0).dead())
         .arg(0)
         .arg(-1)
         .query(&mut c)
@@ -1125,7 +1127,7 @@ async fn concurrent_publishes_of_one_event_id_enqueue_once() {
     assert_eq!(queue_depths(&redis).ready, 3, "enqueued more than once");
     let mut c = redis.connection();
     let indexed: usize = redis::cmd("ZCARD")
-        .arg(keys().deliveries(PROJECT))
+        .arg(keys().deliveries(PROJECT, 0))
         .query(&mut c)
         .unwrap();
     assert_eq!(indexed, 3);

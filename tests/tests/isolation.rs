@@ -553,7 +553,7 @@ async fn jobs_in_the_old_queue_layout_are_delivered_after_the_upgrade() {
     assert_eq!(old, 0, "old keys left behind");
     // The value that was not a job is kept in the dead list, not dropped.
     let dead: Vec<String> = redis::cmd("LRANGE")
-        .arg(keys().partition().dead())
+        .arg(keys().partition(0).dead())
         .arg(0)
         .arg(-1)
         .query(&mut c)

@@ -938,7 +938,7 @@ async fn records_expire_and_the_queue_leaves_nothing() {
     let k = keys();
     let mut ttl_keys = vec![
         k.event(PROJECT, "evt-retained"),
-        k.partition().payload(PROJECT, "evt-retained"),
+        k.payload(PROJECT, "evt-retained"),
     ];
     for id in &all {
         ttl_keys.push(k.delivery(id));
@@ -950,7 +950,7 @@ async fn records_expire_and_the_queue_leaves_nothing() {
     }
     // Each webhook's endpoint state and the partition's turn counter stay; nothing else of
     // the queue does once the work is done.
-    let part = k.partition();
+    let part = k.partition(0);
     let mut endpoint_states = Vec::new();
     let mut failed_indexes = Vec::new();
     for name in ["ok", "broken"] {
@@ -963,7 +963,7 @@ async fn records_expire_and_the_queue_leaves_nothing() {
     }
     // History under the queue's tag, each with its expiry: the event's shared payload, the
     // failed deliveries' index, the project's activity counters.
-    let payload = part.payload(PROJECT, "evt-retained");
+    let payload = k.payload(PROJECT, "evt-retained");
     let minute_zero = part.activity(PROJECT, 0);
     let activity_prefix = minute_zero
         .strip_suffix('0')
@@ -993,7 +993,7 @@ async fn records_expire_and_the_queue_leaves_nothing() {
         k.projects(),
         k.workers(),
         k.failed(),
-        k.deliveries(PROJECT),
+        k.deliveries(PROJECT, 0),
     ];
     kept.extend(endpoint_states);
     let listing = keys_with_ttl(&redis);

@@ -301,7 +301,7 @@ impl Stack {
 
     /// The ready list of the first endpoint in the ring (the bench's one webhook).
     pub async fn ready_key(&mut self) -> anyhow::Result<String> {
-        let part = self.keys.partition();
+        let part = self.keys.partition(0);
         let first: Vec<String> = redis::cmd("ZRANGE")
             .arg(part.ring())
             .arg(0)
@@ -316,7 +316,7 @@ impl Stack {
 
     /// Jobs waiting, summed over the endpoint queues.
     pub async fn ready_len(&mut self) -> anyhow::Result<u64> {
-        let part = self.keys.partition();
+        let part = self.keys.partition(0);
         let endpoints: Vec<String> = redis::cmd("ZRANGE")
             .arg(part.ring())
             .arg(0)

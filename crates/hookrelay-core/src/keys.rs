@@ -1,18 +1,40 @@
 //! The Redis key schema: every key hookrelay reads or writes is built here, under one prefix.
 //! The README's redis-cli guide documents each of them.
 
-/// Builds every Redis key from the configured prefix (`HOOKRELAY_KEY_PREFIX`).
+/// Builds every Redis key from the configured prefix (`HOOKRELAY_KEY_PREFIX`), the number
+/// of queue partitions (`HOOKRELAY_PARTITIONS`) and whether Redis is a cluster.
+///
+/// The layout on one Redis with one partition is the layout of earlier versions, so an
+/// upgrade finds everything where it was. On a cluster, every key a script or pipeline
+/// touches together carries the same hash tag: a partition's (`{q<n>}`: its endpoints'
+/// queues, their delivery records, attempts, indexes and events), a project's webhook
+/// registry (`{<project>}`), or the tokens' (`{tokens}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keys {
     prefix: String,
+    partitions: u32,
+    cluster: bool,
 }
 
+/// The most partitions a queue may have.
+pub const MAX_PARTITIONS: u32 = 1024;
+
 impl Keys {
-    /// Keys under `prefix`.
+    /// Keys under `prefix`, one partition, on one Redis.
     pub fn new(prefix: impl Into<String>) -> Self {
         Self {
             prefix: prefix.into(),
+            partitions: 1,
+            cluster: false,
         }
+    }
+
+    /// The same keys with `partitions` queue partitions (1..=[`MAX_PARTITIONS`]), on a
+    /// Redis Cluster when `cluster`.
+    pub fn with_layout(mut self, partitions: u32, cluster: bool) -> Self {
+        self.partitions = partitions.clamp(1, MAX_PARTITIONS);
+        self.cluster = cluster;
+        self
     }
 
     /// The prefix itself.
@@ -20,15 +42,90 @@ impl Keys {
         &self.prefix
     }
 
+    /// How many partitions new deliveries are spread over.
+    pub fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    /// Whether the keys are laid out for a Redis Cluster.
+    pub fn cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// The partition an endpoint's new deliveries go to: a hash of its id.
+    pub fn endpoint_partition(&self, endpoint: &str) -> u32 {
+        spread(endpoint.as_bytes(), &[], self.partitions)
+    }
+
+    /// The partition a delivery lives in, read from its id (`<partition>.<uuid>`); ids
+    /// without one (one partition on one Redis, and earlier versions) are in partition 0.
+    pub fn delivery_partition(&self, id: &str) -> u32 {
+        id.split_once('.')
+            .and_then(|(p, _)| p.parse::<u32>().ok())
+            .filter(|p| *p < MAX_PARTITIONS)
+            .unwrap_or(0)
+    }
+
+    /// A new delivery id in the partition of `endpoint`. With one partition on one Redis it
+    /// is a bare UUID, as in earlier versions; otherwise `<partition>.<uuid>`.
+    pub fn new_delivery_id(&self, endpoint: &str, uuid: &str) -> String {
+        if self.partitions == 1 && !self.cluster {
+            uuid.to_owned()
+        } else {
+            format!("{}.{uuid}", self.endpoint_partition(endpoint))
+        }
+    }
+
+    /// The hash tag (`{q<n>}`) of an event's idempotency answer and payload on a cluster: a
+    /// hash of the project and event id over [`MAX_PARTITIONS`], so that a retry finds them
+    /// whichever webhooks match by then and however many partitions there are. On one Redis
+    /// they stay under `{q0}`, where earlier versions put them.
+    pub fn event_partition(&self, project: &str, event_id: &str) -> u32 {
+        if self.cluster {
+            spread(project.as_bytes(), event_id.as_bytes(), MAX_PARTITIONS)
+        } else {
+            0
+        }
+    }
+
+    /// The base of a key a cluster needs in `partition`'s slot, or the plain prefix of one
+    /// that keeps its earlier name on one Redis.
+    fn placed(&self, partition: u32) -> String {
+        if self.cluster {
+            format!("{}:{{q{partition}}}", self.prefix)
+        } else {
+            self.prefix.clone()
+        }
+    }
+
+    /// The tag of a project's registry keys on a cluster (`{<project>}`).
+    fn project_tag(&self, project: &str) -> String {
+        if self.cluster {
+            format!("{{{project}}}")
+        } else {
+            project.to_owned()
+        }
+    }
+
     /// HASH: webhook name → webhook JSON (secrets included), one per project.
     pub fn webhooks(&self, project: &str) -> String {
-        format!("{}:webhooks:{project}", self.prefix)
+        format!("{}:webhooks:{}", self.prefix, self.project_tag(project))
     }
 
     /// STRING: a token that changes with every change to a project's webhooks; lets API
     /// processes keep parsed webhooks in memory and know when to read them again.
     pub fn webhooks_version(&self, project: &str) -> String {
-        format!("{}:webhooks-version:{project}", self.prefix)
+        format!(
+            "{}:webhooks-version:{}",
+            self.prefix,
+            self.project_tag(project)
+        )
+    }
+
+    /// STRING: the most partitions any process of this queue has used, so that workers
+    /// keep serving partitions that a smaller count no longer fills.
+    pub fn partitions_used(&self) -> String {
+        format!("{}:partitions", self.prefix)
     }
 
     /// SET of projects that have webhooks.
@@ -36,12 +133,24 @@ impl Keys {
         format!("{}:projects", self.prefix)
     }
 
-    /// The queue's partition keys. Every key of one partition carries the same hash tag
-    /// (`{q0}`), so each queue script touches a single Redis Cluster slot; hookrelay runs
-    /// one partition today.
-    pub fn partition(&self) -> PartitionKeys {
+    /// The Pub/Sub pattern of every partition's signal channel (the signal list's name,
+    /// which the scripts publish to when an endpoint joins a ring that was empty).
+    pub fn signal_pattern(&self) -> String {
+        let mut escaped = String::with_capacity(self.prefix.len());
+        for c in self.prefix.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                escaped.push('\\');
+            }
+            escaped.push(c);
+        }
+        format!("{escaped}:{{q*}}:signal")
+    }
+
+    /// The keys of queue partition `n`. Every key of one partition carries the same hash
+    /// tag (`{q<n>}`), so each queue script touches a single Redis Cluster slot.
+    pub fn partition(&self, n: u32) -> PartitionKeys {
         PartitionKeys {
-            base: format!("{}:{{q0}}", self.prefix),
+            base: format!("{}:{{q{n}}}", self.prefix),
         }
     }
 
@@ -63,19 +172,22 @@ impl Keys {
         format!("{}:workers", self.prefix)
     }
 
-    /// HASH: one delivery's record (status, webhook, event, attempts count, …).
+    /// HASH: one delivery's record (status, webhook, event, attempts count, …), in its
+    /// partition's slot on a cluster.
     pub fn delivery(&self, id: &str) -> String {
-        format!("{}:delivery:{id}", self.prefix)
+        format!("{}:delivery:{id}", self.placed(self.delivery_partition(id)))
     }
 
     /// LIST of attempt JSON of one delivery, oldest first.
     pub fn attempts(&self, id: &str) -> String {
-        format!("{}:delivery:{id}:attempts", self.prefix)
+        format!("{}:attempts", self.delivery(id))
     }
 
-    /// ZSET: delivery id → creation time (ms), per project; the deliveries list.
-    pub fn deliveries(&self, project: &str) -> String {
-        format!("{}:deliveries:{project}", self.prefix)
+    /// ZSET: delivery id → creation time (ms), per project; the deliveries list. On one
+    /// Redis one index holds the deliveries of every partition; on a cluster each partition
+    /// has its own, and a listing merges them.
+    pub fn deliveries(&self, project: &str, partition: u32) -> String {
+        format!("{}:deliveries:{project}", self.placed(partition))
     }
 
     /// ZSET: delivery id → time it failed for good (ms), of every webhook: the failed index
@@ -84,21 +196,56 @@ impl Keys {
         format!("{}:failed", self.prefix)
     }
 
-    /// STRING: the answer given to an event id already published (idempotency).
+    /// STRING: the answer given to an event id already published (idempotency), in the
+    /// event's partition on a cluster.
     pub fn event(&self, project: &str, event_id: &str) -> String {
-        format!("{}:event:{project}:{event_id}", self.prefix)
+        format!(
+            "{}:event:{project}:{event_id}",
+            self.placed(self.event_partition(project, event_id))
+        )
+    }
+
+    /// STRING: one published event (JSON: id, project, event, object, data, result,
+    /// created_at), stored once and shared by its deliveries, which are rendered again from
+    /// it when redelivered. Kept as long as the longest retention.
+    pub fn payload(&self, project: &str, event_id: &str) -> String {
+        format!(
+            "{}:payload:{project}:{event_id}",
+            self.partition(self.event_partition(project, event_id)).base
+        )
     }
 
     /// HASH: token name → token record JSON (`name`, `role`, `created_at`, `hash`; never
     /// the token), one per project.
     pub fn tokens(&self, project: &str) -> String {
-        format!("{}:tokens:{project}", self.prefix)
+        format!("{}:tokens:{project}", self.tokens_base())
     }
 
     /// STRING: what the token with this SHA-256 hash grants (`project`, `name`, `role`).
     pub fn token(&self, hash: &str) -> String {
-        format!("{}:token:{hash}", self.prefix)
+        format!("{}:token:{hash}", self.tokens_base())
     }
+
+    fn tokens_base(&self) -> String {
+        if self.cluster {
+            format!("{}:{{tokens}}", self.prefix)
+        } else {
+            self.prefix.clone()
+        }
+    }
+}
+
+/// A stable hash (FNV-1a) of `a` and `b`, modulo `n`.
+fn spread(a: &[u8], b: &[u8], n: u32) -> u32 {
+    if n <= 1 {
+        return 0;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in a.iter().chain([0u8].iter()).chain(b) {
+        h ^= u64::from(*byte);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % u64::from(n)) as u32
 }
 
 /// The keys of the queue's partition: the ring of endpoints that can be served, their
@@ -206,13 +353,6 @@ impl PartitionKeys {
     /// reads, so that failures of other webhooks cost it nothing.
     pub fn endpoint_failed(&self, endpoint: &str) -> String {
         format!("{}:ep:{endpoint}:failed", self.base)
-    }
-
-    /// STRING: one published event (JSON: id, project, event, object, data, result,
-    /// created_at), stored once and shared by its deliveries, which are rendered again from
-    /// it when redelivered. Kept as long as the longest retention.
-    pub fn payload(&self, project: &str, event_id: &str) -> String {
-        format!("{}:payload:{project}:{event_id}", self.base)
     }
 
     /// HASH: one recovery's progress (`project`, `webhook`, `since`, `state`, `total`,

@@ -51,7 +51,18 @@ impl Producer {
         key_prefix: &str,
         retention: Duration,
     ) -> Result<Self, ProducerError> {
-        let queue = Queue::connect(redis_url, Keys::new(key_prefix))
+        Self::connect_with_keys(redis_url, Keys::new(key_prefix), retention).await
+    }
+
+    /// [`Producer::connect_with_retention`] with the deployment's whole key layout: on a
+    /// Redis Cluster (`redis_url` lists seed nodes, comma-separated) or with several
+    /// partitions, `Keys::new(prefix).with_layout(partitions, cluster)` as the workers use.
+    pub async fn connect_with_keys(
+        redis_url: &str,
+        keys: Keys,
+        retention: Duration,
+    ) -> Result<Self, ProducerError> {
+        let queue = Queue::connect(redis_url, keys)
             .await?
             .with_retention(retention);
         let registry = Registry::new(&queue);

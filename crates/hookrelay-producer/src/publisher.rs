@@ -92,6 +92,13 @@ impl Publisher {
         &self.registry
     }
 
+    /// A new delivery id, in the partition of `endpoint`'s queue.
+    fn new_id(&self, endpoint: &str) -> String {
+        self.queue
+            .keys()
+            .new_delivery_id(endpoint, &uuid::Uuid::new_v4().to_string())
+    }
+
     /// Publishes an event: one delivery per enabled webhook of `project` that matches its
     /// event, object type, object name and (when the webhook has one) version. The
     /// deliveries are in Redis when this returns.
@@ -129,7 +136,14 @@ impl Publisher {
             .iter()
             .filter(|w| w.matches(&event))
             .map(|w| NewDelivery {
-                job: build_job(DeliveryKind::Delivery, project, w, &event, now),
+                job: build_job(
+                    self.new_id(&w.id),
+                    DeliveryKind::Delivery,
+                    project,
+                    w,
+                    &event,
+                    now,
+                ),
                 event_id: Some(event.id.clone()),
                 keep_job: false,
             })
@@ -174,6 +188,10 @@ impl Publisher {
                     duplicate: false,
                 })
             }
+            EnqueueOutcome::InProgress => Err(ProducerError::Conflict(format!(
+                "event {} is being published by another request right now; retry in a moment",
+                answer.id
+            ))),
             EnqueueOutcome::Duplicate(stored) => {
                 let answer = serde_json::from_str(&stored).map_err(|e| {
                     ProducerError::Internal(format!("stored answer of event does not decode: {e}"))
@@ -198,7 +216,14 @@ impl Publisher {
         validate_name("project", project)?;
         let now = now_ms();
         let event = formats::sample_event(webhook, project);
-        let mut job = build_job(DeliveryKind::Test, project, webhook, &event, now);
+        let mut job = build_job(
+            self.new_id(&webhook.id),
+            DeliveryKind::Test,
+            project,
+            webhook,
+            &event,
+            now,
+        );
         // A test is one attempt, whatever the webhook's retry setting, in a queue of its
         // own: the webhook's backlog, pause or open circuit never hold it back.
         job.retry = false;
@@ -258,7 +283,7 @@ impl Publisher {
                 total: own + legacy,
                 ..RecoverCounts::default()
             },
-            phase: RecoverPhase::Own,
+            phase: RecoverPhase::Own(0),
             since_ms,
             from_ms: since_ms,
             skip: 0,
@@ -333,8 +358,14 @@ impl Publisher {
             ))
         })?;
         let now = now_ms();
-        let mut job = build_job(view.kind, &view.project, webhook, &event, now);
-        job.id = view.id.clone();
+        let mut job = build_job(
+            view.id.clone(),
+            view.kind,
+            &view.project,
+            webhook,
+            &event,
+            now,
+        );
         job.attempt = view.attempts.iter().map(|a| a.attempt).max().unwrap_or(0) + 1;
         // Publish → delivered is about the event's first delivery, not a redelivery.
         job.created_at_ms = 0;
@@ -398,8 +429,9 @@ fn next_job(
     Ok(job)
 }
 
-/// One delivery of `event` to `webhook`, first attempt, with a new delivery id.
+/// One delivery `id` of `event` to `webhook`, first attempt.
 fn build_job(
+    id: String,
     kind: DeliveryKind,
     project: &str,
     webhook: &Webhook,
@@ -408,7 +440,7 @@ fn build_job(
 ) -> Job {
     Job {
         v: JOB_VERSION,
-        id: uuid::Uuid::new_v4().to_string(),
+        id,
         kind,
         project: project.to_owned(),
         webhook: Some(webhook.name.clone()),
@@ -466,8 +498,8 @@ pub struct RecoverCounts {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RecoverPhase {
-    /// The webhook's own failed index.
-    Own,
+    /// The webhook's own failed index in one partition (every partition in turn).
+    Own(u32),
     /// The failed index of every webhook that earlier versions wrote, until it expires.
     Legacy,
     Done,
@@ -503,9 +535,9 @@ impl Recovery {
     pub async fn step(&mut self) -> Result<(), ProducerError> {
         let queue = &self.publisher.queue;
         let page = match self.phase {
-            RecoverPhase::Own => {
+            RecoverPhase::Own(p) => {
                 queue
-                    .failed_page(&self.webhook.id, self.from_ms, self.skip, RECOVER_PAGE)
+                    .failed_page(p, &self.webhook.id, self.from_ms, self.skip, RECOVER_PAGE)
                     .await?
             }
             RecoverPhase::Legacy => {
@@ -572,7 +604,10 @@ impl Recovery {
             }
             _ => {
                 self.phase = match self.phase {
-                    RecoverPhase::Own => RecoverPhase::Legacy,
+                    RecoverPhase::Own(p) if p + 1 < queue.partitions_walked() => {
+                        RecoverPhase::Own(p + 1)
+                    }
+                    RecoverPhase::Own(_) => RecoverPhase::Legacy,
                     _ => RecoverPhase::Done,
                 };
                 // The next index is read from the recovery's start time.

@@ -46,13 +46,26 @@ impl Queue {
         let minutes = i64::from(minutes.clamp(1, 120));
         let now_minute = now_ms().div_euclid(60_000);
         let first = now_minute - minutes + 1;
-        let part = self.keys().partition();
-        let mut pipe = redis::pipe();
-        for m in first..=now_minute {
-            pipe.cmd("HGETALL").arg(part.activity(project, m));
+        // Each partition counts its own deliveries: the minutes of every one, added up.
+        let reads = (0..self.partitions_walked()).map(|p| {
+            let part = self.keys().partition(p);
+            let mut pipe = redis::pipe();
+            for m in first..=now_minute {
+                pipe.cmd("HGETALL").arg(part.activity(project, m));
+            }
+            let mut conn = self.connection();
+            async move { pipe.query_async::<Vec<Vec<(String, u64)>>>(&mut conn).await }
+        });
+        let mut raw: Vec<Vec<(String, u64)>> = Vec::new();
+        for fields in futures::future::try_join_all(reads).await? {
+            if raw.is_empty() {
+                raw = fields;
+            } else {
+                for (into, more) in raw.iter_mut().zip(fields) {
+                    into.extend(more);
+                }
+            }
         }
-        let mut conn = self.connection();
-        let raw: Vec<Vec<(String, u64)>> = pipe.query_async(&mut conn).await?;
         let mut total = Vec::new();
         let minutes: Vec<ActivityMinute> = (first..=now_minute)
             .zip(raw)
@@ -78,9 +91,29 @@ impl Queue {
         })
     }
 
-    /// How many jobs wait and run in these endpoints' queues.
+    /// How many jobs wait and run in these endpoints' queues (each in its partition).
     pub async fn depth(&self, endpoints: &[&str]) -> Result<Depth, QueueError> {
-        let part = self.keys().partition();
+        let mut groups: Vec<(u32, Vec<&str>)> = Vec::new();
+        for e in endpoints {
+            let p = self.keys().endpoint_partition(e);
+            match groups.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, g)) => g.push(e),
+                None => groups.push((p, vec![e])),
+            }
+        }
+        let mut depth = Depth::default();
+        for (p, group) in groups {
+            let d = self.depth_in(p, &group).await?;
+            depth.ready += d.ready;
+            depth.scheduled += d.scheduled;
+            depth.in_flight += d.in_flight;
+        }
+        Ok(depth)
+    }
+
+    /// How many jobs wait and run in these endpoints' queues in partition `p`.
+    pub(crate) async fn depth_in(&self, p: u32, endpoints: &[&str]) -> Result<Depth, QueueError> {
+        let part = self.keys().partition(p);
         let now = now_ms();
         let mut depth = Depth::default();
         let mut conn = self.connection();

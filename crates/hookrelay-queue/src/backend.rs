@@ -4,7 +4,11 @@
 //! - An idle worker blocks on `BLMOVE signal signal` (which moves nothing: it only returns
 //!   when the signal list has its element, which is there while any endpoint has work), so
 //!   an enqueue wakes it within milliseconds; the block ends at the next timer the claim
-//!   reported (a due retry, a pause's end) and at most every `idle_wait`.
+//!   reported (a due retry, a pause's end) and at most every `idle_wait`. With several
+//!   partitions there is one signal list each, and no command blocks on many lists that
+//!   live on different nodes: the worker subscribes to the signal channels instead (the
+//!   scripts publish when a partition's ring gets its first endpoint), and waits for a
+//!   message or the same deadline.
 //! - A Redis error never ends the stream: it is logged, and the stream backs off and
 //!   carries on, so the worker survives Redis restarts.
 //! - Values that decode in Lua but are not jobs this build can run go to the dead list.
@@ -26,12 +30,14 @@ use apalis_core::task::Task;
 use apalis_core::task::task_id::RandomId;
 use apalis_core::worker::context::WorkerContext;
 use futures::Stream;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use hookrelay_core::Job;
-use redis::aio::ConnectionManager;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tower_layer::Identity;
 
+use crate::conn::RedisConn;
 use crate::error::QueueError;
 use crate::queue::{ClaimedJob, Queue};
 
@@ -172,7 +178,8 @@ struct Fetcher {
     held: HeldJobs,
     buffer: Arc<Mutex<VecDeque<Job>>>,
     settings: BackendSettings,
-    waiter: Option<ConnectionManager>,
+    waiter: Option<RedisConn>,
+    wakeups: Option<Wakeups>,
     failures: u32,
     legacy_at: Option<tokio::time::Instant>,
 }
@@ -296,6 +303,13 @@ impl Fetcher {
 
     /// Blocks until an endpoint has work or `wait` passes.
     async fn wait_for_work(&mut self, wait: Duration) {
+        if self.queue.partitions_walked() > 1 {
+            let wakeups = self
+                .wakeups
+                .get_or_insert_with(|| Wakeups::spawn(&self.queue, &self.worker));
+            let _ = tokio::time::timeout(wait, wakeups.notify.notified()).await;
+            return;
+        }
         if self.waiter.is_none() {
             match self
                 .queue
@@ -328,6 +342,62 @@ impl Fetcher {
     }
 }
 
+/// A subscription to every partition's signal channel, kept by a task of its own, that
+/// wakes the worker's fetcher. A message that arrives while the fetcher is busy is kept
+/// (one permit), so a wake-up between a claim and the wait is not lost.
+struct Wakeups {
+    notify: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl Wakeups {
+    fn spawn(queue: &Queue, worker: &str) -> Self {
+        let notify = Arc::new(Notify::new());
+        let clients = queue.pubsub_clients();
+        let pattern = queue.keys().signal_pattern();
+        let (n, worker) = (notify.clone(), worker.to_owned());
+        let task = tokio::spawn(async move {
+            let mut failures = 0u32;
+            for client in clients.iter().cycle() {
+                match subscribe(client, &pattern).await {
+                    Ok(mut messages) => {
+                        failures = 0;
+                        // Work may have arrived while there was no subscription.
+                        n.notify_one();
+                        while messages.next().await.is_some() {
+                            n.notify_one();
+                        }
+                        tracing::debug!(%worker, "signal subscription ended; subscribing again");
+                    }
+                    Err(e) => {
+                        failures = failures.saturating_add(1);
+                        if failures == 1 || failures.is_multiple_of(20) {
+                            tracing::warn!(%worker, error = %e, "cannot subscribe to the queue's signal; idle workers look for work every idle wait meanwhile");
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        Self { notify, task }
+    }
+}
+
+impl Drop for Wakeups {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn subscribe(
+    client: &redis::Client,
+    pattern: &str,
+) -> Result<redis::aio::PubSubStream, QueueError> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.psubscribe(pattern).await?;
+    Ok(pubsub.into_on_message())
+}
+
 impl Backend for RedisBackend {
     type Task = Task<Job>;
     type Error = QueueError;
@@ -353,6 +423,7 @@ impl Backend for RedisBackend {
                 buffer: self.buffer.clone(),
                 settings: self.settings.clone(),
                 waiter: None,
+                wakeups: None,
                 failures: 0,
                 legacy_at: None,
             };

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use hookrelay_core::endpoint::{DisabledNotice, Health, HealthState};
 use hookrelay_core::time::{now_ms, rfc3339_ms};
-use redis::aio::ConnectionManager;
 
+use crate::conn::RedisConn;
 use crate::error::QueueError;
 use crate::queue::Queue;
 use crate::scripts;
@@ -59,14 +59,52 @@ const HEALTH_FIELDS: [&str; 10] = [
 
 impl Queue {
     /// Stores an endpoint's settings (or marks it deleted) and brings its place in the
-    /// ring up to date.
+    /// ring up to date: in the partition its new deliveries go to, and in any other
+    /// partition that still holds a queue of it (the partition count changed since).
     pub async fn configure_endpoint(
         &self,
         config: &EndpointConfig<'_>,
         change: EndpointChange<'_>,
     ) -> Result<(), QueueError> {
-        let mut inv = self.invocation(&scripts::CONFIGURE);
-        self.endpoint_keys(&mut inv, config.endpoint);
+        let home = self.keys().endpoint_partition(config.endpoint);
+        let mut partitions = vec![home];
+        if self.partitions_walked() > 1 {
+            let others: Vec<u32> = (0..self.partitions_walked())
+                .filter(|p| *p != home)
+                .collect();
+            let exists = futures::future::try_join_all(others.iter().map(|p| {
+                let key = self.keys().partition(*p).endpoint(config.endpoint).state;
+                let mut conn = self.connection();
+                async move {
+                    redis::cmd("EXISTS")
+                        .arg(key)
+                        .query_async::<bool>(&mut conn)
+                        .await
+                }
+            }))
+            .await?;
+            partitions.extend(
+                others
+                    .into_iter()
+                    .zip(exists)
+                    .filter(|(_, e)| *e)
+                    .map(|(p, _)| p),
+            );
+        }
+        for p in partitions {
+            self.configure_in(p, config, change).await?;
+        }
+        Ok(())
+    }
+
+    async fn configure_in(
+        &self,
+        p: u32,
+        config: &EndpointConfig<'_>,
+        change: EndpointChange<'_>,
+    ) -> Result<(), QueueError> {
+        let mut inv = self.invocation(&scripts::CONFIGURE, p);
+        self.endpoint_keys(&mut inv, p, config.endpoint);
         let (state, reason) = match change {
             EndpointChange::Delete => ("deleted", ""),
             EndpointChange::Set { disabled_reason } if !config.enabled => ("0", disabled_reason),
@@ -97,11 +135,36 @@ impl Queue {
         if endpoints.is_empty() {
             return Ok(Vec::new());
         }
-        let part = self.keys().partition();
         let now = now_ms();
+        if self.keys().cluster() {
+            // A pipeline stays in one slot on a cluster: one endpoint at a time, all at once.
+            let each = endpoints.iter().map(|e| async move {
+                Ok::<_, QueueError>(self.health_single(e, now).await?.pop())
+            });
+            return Ok(futures::future::try_join_all(each)
+                .await?
+                .into_iter()
+                .flatten()
+                .collect());
+        }
+        self.health_of_many(endpoints, now).await
+    }
+
+    async fn health_single(&self, endpoint: &str, now: i64) -> Result<Vec<Health>, QueueError> {
+        self.health_of_many(&[endpoint], now).await
+    }
+
+    async fn health_of_many(
+        &self,
+        endpoints: &[&str],
+        now: i64,
+    ) -> Result<Vec<Health>, QueueError> {
         let mut pipe = redis::pipe();
         for e in endpoints {
-            let k = part.endpoint(e);
+            let k = self
+                .keys()
+                .partition(self.keys().endpoint_partition(e))
+                .endpoint(e);
             pipe.cmd("HMGET").arg(&k.state).arg(&HEALTH_FIELDS[..]);
             pipe.cmd("HGET").arg(&k.state).arg("disabled_reason");
             pipe.cmd("ZCOUNT").arg(&k.leases).arg(now).arg("+inf");
@@ -178,11 +241,21 @@ impl Queue {
             .collect())
     }
 
-    /// The oldest notice of a webhook the queue disabled, with its raw value (to pass to
-    /// [`Queue::notice_done`] once it has been announced).
+    /// The oldest notice of a webhook the queue disabled (in the first partition that has
+    /// one), with its raw value (to pass to [`Queue::notice_done`] once it has been
+    /// announced).
     pub async fn next_notice(&self) -> Result<Option<(String, DisabledNotice)>, QueueError> {
+        for p in 0..self.partitions_walked() {
+            if let Some(found) = self.next_notice_in(p).await? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn next_notice_in(&self, p: u32) -> Result<Option<(String, DisabledNotice)>, QueueError> {
         let mut conn = self.connection();
-        let outbox = self.keys().partition().outbox();
+        let outbox = self.keys().partition(p).outbox();
         loop {
             let raw: Option<String> = redis::cmd("LINDEX")
                 .arg(&outbox)
@@ -200,15 +273,20 @@ impl Queue {
         }
     }
 
-    /// Removes an announced notice from the outbox.
+    /// Removes an announced notice from the outbox (of whichever partition holds it).
     pub async fn notice_done(&self, raw: &str) -> Result<(), QueueError> {
         let mut conn = self.connection();
-        let _: i64 = redis::cmd("LREM")
-            .arg(self.keys().partition().outbox())
-            .arg(-1)
-            .arg(raw)
-            .query_async(&mut conn)
-            .await?;
+        for p in 0..self.partitions_walked() {
+            let removed: i64 = redis::cmd("LREM")
+                .arg(self.keys().partition(p).outbox())
+                .arg(-1)
+                .arg(raw)
+                .query_async(&mut conn)
+                .await?;
+            if removed > 0 {
+                break;
+            }
+        }
         Ok(())
     }
 
@@ -217,10 +295,10 @@ impl Queue {
     /// has its element, which enqueues and acks put there while the ring has endpoints.
     pub async fn wait_for_work(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisConn,
         wait: Duration,
     ) -> Result<(), QueueError> {
-        let signal = self.keys().partition().signal();
+        let signal = self.keys().partition(0).signal();
         let _: Option<String> = redis::cmd("BLMOVE")
             .arg(&signal)
             .arg(&signal)

@@ -19,6 +19,7 @@
 
 mod activity;
 mod backend;
+mod conn;
 mod endpoints;
 mod error;
 mod migrate;
@@ -31,6 +32,7 @@ mod webhooks;
 
 pub use activity::{Activity, ActivityMinute, Depth};
 pub use backend::{BackendSettings, HeldJobs, RedisBackend, spawn_lease_keeper};
+pub use conn::RedisConn;
 pub use endpoints::{EndpointChange, EndpointConfig};
 pub use error::QueueError;
 pub use queue::{

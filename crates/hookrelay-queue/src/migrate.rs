@@ -29,6 +29,10 @@ enum Item {
 impl Queue {
     /// Whether keys of the old layout still hold anything.
     pub async fn has_legacy(&self) -> Result<bool, QueueError> {
+        // Versions with the old layout did not run on a cluster.
+        if self.keys().cluster() {
+            return Ok(false);
+        }
         let old = self.keys().legacy();
         let mut conn = self.connection();
         let n: u64 = redis::cmd("EXISTS")
@@ -116,7 +120,8 @@ impl Queue {
         if placed.is_empty() && old_dead_waiting == 0 {
             return Ok(0);
         }
-        let mut inv = self.invocation(&scripts::MIGRATE);
+        // Old jobs have ids without a partition: they belong in partition 0.
+        let mut inv = self.invocation(&scripts::MIGRATE, 0);
         inv.key(&old.ready)
             .key(&old.scheduled)
             .key(&old.inflight)
@@ -124,7 +129,7 @@ impl Queue {
             .key(&old.leases)
             .key(&old.dead);
         for e in &endpoints {
-            self.endpoint_keys(&mut inv, e);
+            self.endpoint_keys(&mut inv, 0, e);
         }
         inv.arg(self.endpoint_concurrency()).arg(endpoints.len());
         for e in &endpoints {
@@ -140,6 +145,9 @@ impl Queue {
     /// The failed index of every webhook (before per-webhook indexes) stays, for
     /// `recover`, until it expires: this gives it the failed retention as its expiry, once.
     pub async fn age_legacy_failed(&self) -> Result<(), QueueError> {
+        if self.keys().cluster() {
+            return Ok(());
+        }
         let mut conn = self.connection();
         let _: i64 = redis::cmd("EXPIRE")
             .arg(self.keys().failed())

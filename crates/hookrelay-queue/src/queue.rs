@@ -7,6 +7,8 @@
 //! key a script touches is passed to it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use hookrelay_core::activity;
@@ -16,9 +18,9 @@ use hookrelay_core::endpoint::{
 use hookrelay_core::time::now_ms;
 use hookrelay_core::{AttemptRecord, DeliveryKind, DeliveryStatus, Job, Keys};
 use redis::ScriptInvocation;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 
+use crate::conn::{RedisConn, Target};
 use crate::error::QueueError;
 use crate::record::{DeliveryView, record_fields, view_from_fields};
 use crate::scripts;
@@ -52,7 +54,16 @@ pub enum EnqueueOutcome {
     Enqueued(String),
     /// The event id was seen before; here is the answer given then. Nothing was enqueued.
     Duplicate(String),
+    /// The event id is being published by another call right now (its deliveries span
+    /// partitions and are not all in yet). Nothing was enqueued; try again shortly.
+    InProgress,
 }
+
+/// What an event id's idempotency key holds while its deliveries are being enqueued into
+/// more than one partition (answers are JSON objects, so never this).
+const PENDING: &str = "pending";
+/// How long a pending mark stays when its publisher dies before finishing (s).
+const PENDING_SECS: u64 = 30;
 
 /// One claimed job: the id Redis read from it and its raw bytes (which may turn out not to
 /// be a job this build can run; the id is what the dead list needs then).
@@ -88,6 +99,19 @@ pub struct Claimed {
     pub ring: usize,
     /// How long until the next timer or lease deadline, when there is one.
     pub next_due: Option<Duration>,
+}
+
+/// What step 1 of a claim found in one partition.
+#[derive(Debug, Default)]
+struct Candidates {
+    endpoints: Vec<String>,
+    expired: Vec<String>,
+}
+
+impl Candidates {
+    fn is_empty(&self) -> bool {
+        self.endpoints.is_empty() && self.expired.is_empty()
+    }
 }
 
 /// The outcome of one attempt, to record and settle.
@@ -160,9 +184,13 @@ pub struct QueueStats {
 /// The Redis queue and delivery store. Cheap to clone: clones share one connection.
 #[derive(Clone)]
 pub struct Queue {
-    conn: ConnectionManager,
-    client: redis::Client,
+    conn: RedisConn,
+    target: Target,
     keys: Keys,
+    /// The partitions workers serve: the most any process of this queue has used.
+    walk: u32,
+    /// Where the next claim starts its walk over the partitions.
+    cursor: Arc<AtomicU32>,
     retention: Duration,
     retention_succeeded: Duration,
     retention_failed: Duration,
@@ -181,26 +209,20 @@ impl std::fmt::Debug for Queue {
     }
 }
 
-fn manager_config(response_timeout: Duration) -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(response_timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_secs(1))
-}
-
 impl Queue {
-    /// Connects to Redis at `url`. Fails when Redis cannot be reached now; once connected,
-    /// the connection re-establishes itself after Redis restarts.
+    /// Connects to Redis at `url` (on a cluster, `keys.cluster()`: one or more
+    /// comma-separated seed nodes). Fails when Redis cannot be reached now; once connected,
+    /// the connection re-establishes itself after Redis restarts or fails over.
     pub async fn connect(url: &str, keys: Keys) -> Result<Self, QueueError> {
-        let client = redis::Client::open(url)?;
-        let conn = client
-            .get_connection_manager_with_config(manager_config(Duration::from_secs(5)))
-            .await?;
+        let target = Target::parse(url, keys.cluster())?;
+        let mut conn = target.connect(Duration::from_secs(5)).await?;
+        let walk = register_partitions(&mut conn, &keys).await?;
         Ok(Self {
             conn,
-            client,
+            target,
             keys,
+            walk,
+            cursor: Arc::new(AtomicU32::new(0)),
             retention: Duration::from_secs(7 * 24 * 3600),
             retention_succeeded: Duration::from_secs(7 * 24 * 3600),
             retention_failed: Duration::from_secs(7 * 24 * 3600),
@@ -242,18 +264,27 @@ impl Queue {
         self.endpoint_concurrency
     }
 
-    /// A script invocation with the partition's keys first.
-    pub(crate) fn invocation(&self, script: &'static redis::Script) -> ScriptInvocation<'static> {
+    /// The partitions workers serve (`0..walk`): the most any process has used.
+    pub fn partitions_walked(&self) -> u32 {
+        self.walk
+    }
+
+    /// A script invocation with partition `p`'s keys first.
+    pub(crate) fn invocation(
+        &self,
+        script: &'static redis::Script,
+        p: u32,
+    ) -> ScriptInvocation<'static> {
         let mut inv = script.prepare_invoke();
-        for k in self.keys.partition().all() {
+        for k in self.keys.partition(p).all() {
             inv.key(k);
         }
         inv
     }
 
-    /// Adds an endpoint's four keys to an invocation.
-    pub(crate) fn endpoint_keys(&self, inv: &mut ScriptInvocation<'_>, endpoint: &str) {
-        for k in self.keys.partition().endpoint(endpoint).all() {
+    /// Adds the four keys of an endpoint's queue in partition `p` to an invocation.
+    pub(crate) fn endpoint_keys(&self, inv: &mut ScriptInvocation<'_>, p: u32, endpoint: &str) {
+        for k in self.keys.partition(p).endpoint(endpoint).all() {
             inv.key(k);
         }
     }
@@ -280,7 +311,7 @@ impl Queue {
     }
 
     /// A handle on the shared connection, for the webhook registry's own commands.
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConn {
         self.conn.clone()
     }
 
@@ -288,11 +319,13 @@ impl Queue {
     pub async fn dedicated_connection(
         &self,
         response_timeout: Duration,
-    ) -> Result<ConnectionManager, QueueError> {
-        Ok(self
-            .client
-            .get_connection_manager_with_config(manager_config(response_timeout))
-            .await?)
+    ) -> Result<RedisConn, QueueError> {
+        self.target.connect(response_timeout).await
+    }
+
+    /// Clients for Pub/Sub on one node (one of the seed nodes of a cluster, in order).
+    pub(crate) fn pubsub_clients(&self) -> Vec<redis::Client> {
+        self.target.pubsub_clients()
     }
 
     /// The longest of the retentions: how long a shared event payload is kept.
@@ -312,7 +345,7 @@ impl Queue {
     ) -> Result<Option<String>, QueueError> {
         let mut conn = self.conn.clone();
         Ok(redis::cmd("GET")
-            .arg(self.keys.partition().payload(project, event_id))
+            .arg(self.keys.payload(project, event_id))
             .query_async(&mut conn)
             .await?)
     }
@@ -328,11 +361,18 @@ impl Queue {
         Ok(())
     }
 
-    /// Enqueues the deliveries of one event in one atomic step, each into its endpoint's
-    /// queue (`job.endpoint`). With an `event_id`, a second call with the same id in the
-    /// project enqueues nothing and returns the first `answer`.
+    /// Enqueues the deliveries of one event, each into its endpoint's queue
+    /// (`job.endpoint`) in the partition its id names. With an `event_id`, a second call
+    /// with the same id in the project enqueues nothing and returns the first `answer`.
     /// `payload` is the event (`(event id, JSON)`) its deliveries are rendered from, stored
     /// once for all of them.
+    ///
+    /// When every delivery is in one partition (always, with one partition on one Redis),
+    /// it is one atomic script. Otherwise (a cluster, or deliveries spread over partitions)
+    /// the event id is first marked pending in its own slot, then each partition's
+    /// deliveries go in atomically, then the answer replaces the mark: a call that fails
+    /// half-way leaves nothing accepted (the caller got an error) and a retry enqueues the
+    /// event again.
     pub async fn enqueue(
         &self,
         project: &str,
@@ -341,15 +381,111 @@ impl Queue {
         payload: Option<(&str, &str)>,
         deliveries: &[NewDelivery],
     ) -> Result<EnqueueOutcome, QueueError> {
+        let mut groups: Vec<(u32, Vec<&NewDelivery>)> = Vec::new();
+        for d in deliveries {
+            if d.job.endpoint.is_empty() {
+                return Err(QueueError::Protocol(format!(
+                    "delivery {} has no endpoint",
+                    d.job.id
+                )));
+            }
+            let p = self.keys.delivery_partition(&d.job.id);
+            match groups.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, g)) => g.push(d),
+                None => groups.push((p, vec![d])),
+            }
+        }
+        if groups.len() <= 1 && !self.keys.cluster() {
+            let (p, group) = groups.pop().unwrap_or((0, Vec::new()));
+            let outcome = self
+                .enqueue_in(p, project, event_id, answer, payload, &group)
+                .await?;
+            return Ok(match outcome {
+                EnqueueOutcome::Duplicate(stored) if stored == PENDING => {
+                    EnqueueOutcome::InProgress
+                }
+                other => other,
+            });
+        }
+        let mut conn = self.conn.clone();
+        let event_key = event_id.map(|id| self.keys.event(project, id));
+        if let Some(key) = &event_key {
+            let (set, existing): (Option<String>, Option<String>) = redis::pipe()
+                .cmd("SET")
+                .arg(key)
+                .arg(PENDING)
+                .arg("NX")
+                .arg("EX")
+                .arg(PENDING_SECS)
+                .cmd("GET")
+                .arg(key)
+                .query_async(&mut conn)
+                .await?;
+            if set.is_none() {
+                return Ok(match existing {
+                    Some(stored) if stored != PENDING => EnqueueOutcome::Duplicate(stored),
+                    _ => EnqueueOutcome::InProgress,
+                });
+            }
+        }
+        let result = async {
+            if let Some((id, json)) = payload {
+                let _: () = redis::cmd("SET")
+                    .arg(self.keys.payload(project, id))
+                    .arg(json)
+                    .arg("EX")
+                    .arg(self.longest_retention_secs())
+                    .query_async(&mut conn)
+                    .await?;
+            }
+            let parts = groups
+                .iter()
+                .map(|(p, group)| self.enqueue_in(*p, project, None, answer, None, group));
+            futures::future::try_join_all(parts).await?;
+            if let Some(key) = &event_key {
+                let _: () = redis::cmd("SET")
+                    .arg(key)
+                    .arg(answer)
+                    .arg("EX")
+                    .arg(self.retention_secs())
+                    .query_async(&mut conn)
+                    .await?;
+            }
+            Ok::<_, QueueError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            if let Some(key) = &event_key {
+                // Let a retry start over at once rather than wait for the mark to expire.
+                let _: Result<i64, _> = redis::cmd("DEL").arg(key).query_async(&mut conn).await;
+            }
+            return Err(e);
+        }
+        Ok(EnqueueOutcome::Enqueued(answer.to_owned()))
+    }
+
+    /// One atomic script: the deliveries of one partition, with the idempotency answer and
+    /// the payload when given.
+    async fn enqueue_in(
+        &self,
+        p: u32,
+        project: &str,
+        event_id: Option<&str>,
+        answer: &str,
+        payload: Option<(&str, &str)>,
+        deliveries: &[&NewDelivery],
+    ) -> Result<EnqueueOutcome, QueueError> {
         let now = now_ms();
+        let part = self.keys.partition(p);
+        // Unused key slots name a key of the partition, so that a cluster sees one slot.
         let idempotency_key = event_id.map(|id| self.keys.event(project, id));
-        let mut inv = self.invocation(&scripts::ENQUEUE);
-        inv.key(idempotency_key.as_deref().unwrap_or(""))
-            .key(self.keys.deliveries(project))
+        let mut inv = self.invocation(&scripts::ENQUEUE, p);
+        inv.key(idempotency_key.clone().unwrap_or_else(|| part.meta()))
+            .key(self.keys.deliveries(project, p))
             .key(
                 payload
-                    .map(|(id, _)| self.keys.partition().payload(project, id))
-                    .unwrap_or_default(),
+                    .map(|(id, _)| self.keys.payload(project, id))
+                    .unwrap_or_else(|| part.meta()),
             );
         inv.arg(if idempotency_key.is_some() { "1" } else { "0" })
             .arg(answer)
@@ -360,12 +496,6 @@ impl Queue {
             .arg(self.longest_retention_secs());
         for d in deliveries {
             let job = &d.job;
-            if job.endpoint.is_empty() {
-                return Err(QueueError::Protocol(format!(
-                    "delivery {} has no endpoint",
-                    job.id
-                )));
-            }
             let raw = job.encode();
             let fields = record_fields(
                 job,
@@ -374,7 +504,7 @@ impl Queue {
                 d.keep_job.then_some(raw.as_str()),
             );
             inv.key(self.keys.delivery(&job.id));
-            self.endpoint_keys(&mut inv, &job.endpoint);
+            self.endpoint_keys(&mut inv, p, &job.endpoint);
             inv.arg(fields.to_string())
                 .arg(raw)
                 .arg(&job.id)
@@ -393,19 +523,54 @@ impl Queue {
     /// served, each job under a lease of `lease`. On the way it hands back jobs whose lease
     /// expired and brings endpoints with due timers up to date (retries promoted, pauses and
     /// cooldowns ended).
+    ///
+    /// With several partitions, every partition's candidates are read at once, then the
+    /// partitions that have any are claimed from in turn, starting one further along at
+    /// each claim, so that none is missed or starved.
     pub async fn claim(
         &self,
         worker: &str,
         max: usize,
         lease: Duration,
     ) -> Result<Claimed, QueueError> {
-        let part = self.keys.partition();
+        if self.walk <= 1 {
+            let found = self.candidates(0).await?;
+            return self.claim_in(0, found, worker, max, lease).await;
+        }
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % self.walk;
+        let order: Vec<u32> = (0..self.walk).map(|i| (start + i) % self.walk).collect();
+        let found =
+            futures::future::try_join_all(order.iter().map(|p| self.candidates(*p))).await?;
+        let mut total = Claimed::default();
+        for (p, found) in order.into_iter().zip(found) {
+            if found.is_empty() {
+                continue;
+            }
+            let left = max.saturating_sub(total.jobs.len());
+            // With no slot left, a partition is still looked at for its timers and dead
+            // workers' leases (the claim script takes no job then).
+            let c = self.claim_in(p, found, worker, left, lease).await?;
+            total.jobs.extend(c.jobs);
+            total.dead.extend(c.dead);
+            total.recovered += c.recovered;
+            total.ring += c.ring;
+            total.next_due = match (total.next_due, c.next_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(total)
+    }
+
+    /// Step 1 of a claim in partition `p`: the endpoints to look at (the head of the ring,
+    /// due timers) and the expired leases. A timer read a little early is harmless: the
+    /// script checks every time against Redis's clock.
+    async fn candidates(&self, p: u32) -> Result<Candidates, QueueError> {
+        let part = self.keys.partition(p);
         let mut conn = self.conn.clone();
-        // Step 1: which endpoints to look at. A timer read a little early is harmless: the
-        // script checks every time against Redis's clock.
         let soon = now_ms() + 500;
-        let (ring, timers, expired): (Vec<String>, Vec<String>, Vec<String>) = redis::pipe()
-            .cmd("ZRANGE")
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZRANGE")
             .arg(part.ring())
             .arg(0)
             .arg(RING_CANDIDATES - 1)
@@ -422,39 +587,71 @@ impl Queue {
             .arg(soon)
             .arg("LIMIT")
             .arg(0)
-            .arg(REAP_CHUNK)
-            .query_async(&mut conn)
-            .await?;
-        let mut candidates: Vec<&str> = Vec::with_capacity(ring.len() + timers.len());
+            .arg(REAP_CHUNK);
+        if self.walk > 1 {
+            pipe.cmd("EXISTS").arg(part.signal());
+        }
+        let answers: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+        let list = |i: usize| -> Result<Vec<String>, QueueError> {
+            match answers.get(i) {
+                Some(v) => {
+                    redis::from_redis_value_ref(v).map_err(|e| QueueError::Protocol(e.to_string()))
+                }
+                None => Ok(Vec::new()),
+            }
+        };
+        let (ring, timers, expired) = (list(0)?, list(1)?, list(2)?);
+        let signalled = answers
+            .get(3)
+            .is_some_and(|v| matches!(v, redis::Value::Int(n) if *n > 0));
+        if ring.is_empty() && signalled && self.walk > 1 {
+            // The ring emptied outside a claim: clear the signal, so that the next endpoint
+            // to join publishes the wake-up again. (An enqueue between the read and this
+            // has published already.)
+            let _: i64 = redis::cmd("DEL")
+                .arg(part.signal())
+                .query_async(&mut conn)
+                .await?;
+        }
+        let mut endpoints: Vec<String> = Vec::with_capacity(ring.len() + timers.len());
         let lease_endpoints = expired
             .iter()
-            .filter_map(|m| m.split_once('|').map(|(e, _)| e));
-        for e in ring
-            .iter()
-            .map(String::as_str)
-            .chain(timers.iter().map(String::as_str))
-            .chain(lease_endpoints)
-        {
-            if !candidates.contains(&e) {
-                candidates.push(e);
+            .filter_map(|m| m.split_once('|').map(|(e, _)| e.to_owned()));
+        for e in ring.into_iter().chain(timers).chain(lease_endpoints) {
+            if !endpoints.contains(&e) {
+                endpoints.push(e);
             }
         }
-        // Step 2: claim from exactly those.
-        let mut inv = self.invocation(&scripts::CLAIM);
-        for e in &candidates {
-            self.endpoint_keys(&mut inv, e);
+        Ok(Candidates { endpoints, expired })
+    }
+
+    /// Step 2 of a claim in partition `p`: one script that claims from exactly the
+    /// candidates.
+    async fn claim_in(
+        &self,
+        p: u32,
+        found: Candidates,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Claimed, QueueError> {
+        let candidates = &found.endpoints;
+        let mut inv = self.invocation(&scripts::CLAIM, p);
+        for e in candidates {
+            self.endpoint_keys(&mut inv, p, e);
         }
         inv.arg(worker)
             .arg(max)
             .arg(lease.as_millis() as u64)
             .arg(self.endpoint_concurrency)
             .arg(candidates.len());
-        for e in &candidates {
-            inv.arg(*e);
+        for e in candidates {
+            inv.arg(e);
         }
-        for m in &expired {
+        for m in &found.expired {
             inv.arg(m);
         }
+        let mut conn = self.conn.clone();
         let (flat, dead, recovered, ring, wait): (Vec<Vec<u8>>, Vec<Vec<u8>>, usize, usize, i64) =
             inv.invoke_async(&mut conn).await?;
         let mut jobs = Vec::with_capacity(flat.len() / 4);
@@ -514,16 +711,14 @@ impl Queue {
                 (ack.job.created_at_ms > 0).then(|| now - ack.job.created_at_ms),
             ),
         };
-        let mut inv = self.invocation(&scripts::ACK);
+        let p = self.keys.delivery_partition(id);
+        let part = self.keys.partition(p);
+        let mut inv = self.invocation(&scripts::ACK, p);
         inv.key(self.keys.delivery(id))
             .key(self.keys.attempts(id))
-            .key(self.keys.partition().endpoint_failed(&ack.job.endpoint));
-        self.endpoint_keys(&mut inv, &ack.job.endpoint);
-        inv.key(
-            self.keys
-                .partition()
-                .activity(&ack.job.project, now.div_euclid(60_000)),
-        );
+            .key(part.endpoint_failed(&ack.job.endpoint));
+        self.endpoint_keys(&mut inv, p, &ack.job.endpoint);
+        inv.key(part.activity(&ack.job.project, now.div_euclid(60_000)));
         inv.arg(ack.worker)
             .arg(id)
             .arg(&ack.job.endpoint)
@@ -609,24 +804,41 @@ impl Queue {
             .ignore()
             .query_async(&mut conn)
             .await?;
-        if held.is_empty() {
-            return Ok(Vec::new());
+        let mut lost = Vec::new();
+        for (p, held) in self.by_partition(held) {
+            let mut inv = self.held_invocation(&scripts::RENEW, p, &held);
+            inv.arg(worker).arg(lease.as_millis() as u64);
+            self.held_args(&mut inv, &held);
+            let more: Vec<String> = inv.invoke_async(&mut conn).await?;
+            lost.extend(more);
         }
-        let mut inv = self.held_invocation(&scripts::RENEW, held);
-        inv.arg(worker).arg(lease.as_millis() as u64);
-        self.held_args(&mut inv, held);
-        Ok(inv.invoke_async(&mut conn).await?)
+        Ok(lost)
     }
 
-    /// An invocation with the keys of the endpoints of `held` after the partition's.
+    /// `(delivery id, endpoint)` pairs grouped by the partition of each delivery.
+    fn by_partition(&self, held: &[(String, String)]) -> Vec<(u32, Vec<(String, String)>)> {
+        let mut groups: Vec<(u32, Vec<(String, String)>)> = Vec::new();
+        for pair in held {
+            let p = self.keys.delivery_partition(&pair.0);
+            match groups.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, g)) => g.push(pair.clone()),
+                None => groups.push((p, vec![pair.clone()])),
+            }
+        }
+        groups
+    }
+
+    /// An invocation in partition `p` with the keys of the endpoints of `held` after the
+    /// partition's.
     fn held_invocation(
         &self,
         script: &'static redis::Script,
+        p: u32,
         held: &[(String, String)],
     ) -> ScriptInvocation<'static> {
-        let mut inv = self.invocation(script);
+        let mut inv = self.invocation(script, p);
         for e in distinct_endpoints(held) {
-            self.endpoint_keys(&mut inv, e);
+            self.endpoint_keys(&mut inv, p, e);
         }
         inv
     }
@@ -651,14 +863,16 @@ impl Queue {
         worker: &str,
         held: &[(String, String)],
     ) -> Result<usize, QueueError> {
-        if held.is_empty() {
-            return Ok(0);
-        }
-        let mut inv = self.held_invocation(&scripts::RELEASE, held);
-        inv.arg(worker).arg(self.endpoint_concurrency);
-        self.held_args(&mut inv, held);
+        let mut released = 0;
         let mut conn = self.conn.clone();
-        Ok(inv.invoke_async(&mut conn).await?)
+        for (p, held) in self.by_partition(held) {
+            let mut inv = self.held_invocation(&scripts::RELEASE, p, &held);
+            inv.arg(worker).arg(self.endpoint_concurrency);
+            self.held_args(&mut inv, &held);
+            let n: usize = inv.invoke_async(&mut conn).await?;
+            released += n;
+        }
+        Ok(released)
     }
 
     /// Moves a held job this build cannot run to the dead list, with the reason, and marks
@@ -670,10 +884,11 @@ impl Queue {
         endpoint: &str,
         reason: &str,
     ) -> Result<bool, QueueError> {
-        let mut inv = self.invocation(&scripts::DEAD_LETTER);
+        let p = self.keys.delivery_partition(id);
+        let mut inv = self.invocation(&scripts::DEAD_LETTER, p);
         inv.key(self.keys.delivery(id))
-            .key(self.keys.partition().endpoint_failed(endpoint));
-        self.endpoint_keys(&mut inv, endpoint);
+            .key(self.keys.partition(p).endpoint_failed(endpoint));
+        self.endpoint_keys(&mut inv, p, endpoint);
         inv.arg(worker)
             .arg(id)
             .arg(reason)
@@ -716,26 +931,45 @@ impl Queue {
         if wanted.is_empty() {
             return Ok(ids.iter().map(|_| None).collect());
         }
-        let mut pipe = redis::pipe();
-        for id in &wanted {
-            pipe.cmd("HGETALL").arg(self.keys.delivery(id));
-            pipe.cmd("LRANGE")
-                .arg(self.keys.attempts(id))
-                .arg(0)
-                .arg(-1);
-        }
-        let mut conn = self.conn.clone();
-        let answers: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
-        let mut found = Vec::with_capacity(wanted.len());
-        for pair in answers.chunks(2) {
-            let fields: HashMap<String, String> = redis::from_redis_value_ref(&pair[0])
-                .map_err(|e| QueueError::Protocol(e.to_string()))?;
-            let attempts: Vec<String> = match pair.get(1) {
-                Some(v) => redis::from_redis_value_ref(v)
-                    .map_err(|e| QueueError::Protocol(e.to_string()))?,
-                None => Vec::new(),
+        // On a cluster a pipeline stays in one slot: one per partition, all at once.
+        let mut slots: Vec<(u32, Vec<usize>)> = Vec::new();
+        for (i, id) in wanted.iter().enumerate() {
+            let p = if self.keys.cluster() {
+                self.keys.delivery_partition(id)
+            } else {
+                0
             };
-            found.push(view_from_fields(fields, &attempts));
+            match slots.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, g)) => g.push(i),
+                None => slots.push((p, vec![i])),
+            }
+        }
+        let reads = slots.iter().map(|(_, members)| {
+            let mut pipe = redis::pipe();
+            for i in members {
+                let id = wanted[*i];
+                pipe.cmd("HGETALL").arg(self.keys.delivery(id));
+                pipe.cmd("LRANGE")
+                    .arg(self.keys.attempts(id))
+                    .arg(0)
+                    .arg(-1);
+            }
+            let mut conn = self.conn.clone();
+            async move { pipe.query_async::<Vec<redis::Value>>(&mut conn).await }
+        });
+        let answers = futures::future::try_join_all(reads).await?;
+        let mut found: Vec<Option<DeliveryView>> = vec![None; wanted.len()];
+        for ((_, members), answers) in slots.iter().zip(answers) {
+            for (i, pair) in members.iter().zip(answers.chunks(2)) {
+                let fields: HashMap<String, String> = redis::from_redis_value_ref(&pair[0])
+                    .map_err(|e| QueueError::Protocol(e.to_string()))?;
+                let attempts: Vec<String> = match pair.get(1) {
+                    Some(v) => redis::from_redis_value_ref(v)
+                        .map_err(|e| QueueError::Protocol(e.to_string()))?,
+                    None => Vec::new(),
+                };
+                found[*i] = view_from_fields(fields, &attempts);
+            }
         }
         let mut found = found.into_iter();
         Ok(ids
@@ -757,14 +991,42 @@ impl Queue {
         offset: usize,
         limit: usize,
     ) -> Result<Vec<String>, QueueError> {
-        let mut conn = self.conn.clone();
         let stop = (offset + limit.max(1) - 1) as isize;
-        Ok(redis::cmd("ZREVRANGE")
-            .arg(self.keys.deliveries(project))
-            .arg(offset)
-            .arg(stop)
-            .query_async(&mut conn)
-            .await?)
+        if !self.keys.cluster() {
+            let mut conn = self.conn.clone();
+            return Ok(redis::cmd("ZREVRANGE")
+                .arg(self.keys.deliveries(project, 0))
+                .arg(offset)
+                .arg(stop)
+                .query_async(&mut conn)
+                .await?);
+        }
+        // One index per partition: the newest `stop + 1` of each, merged.
+        let reads = (0..self.walk).map(|p| {
+            let mut conn = self.conn.clone();
+            let key = self.keys.deliveries(project, p);
+            async move {
+                redis::cmd("ZREVRANGE")
+                    .arg(key)
+                    .arg(0)
+                    .arg(stop)
+                    .arg("WITHSCORES")
+                    .query_async::<Vec<(String, f64)>>(&mut conn)
+                    .await
+            }
+        });
+        let mut all: Vec<(String, f64)> = futures::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        all.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+        Ok(all
+            .into_iter()
+            .skip(offset)
+            .take(limit.max(1))
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// Queues one more attempt of a finished delivery (`job` is that attempt) at the back
@@ -775,22 +1037,33 @@ impl Queue {
         job: &Job,
         payload: Option<&str>,
     ) -> Result<RedeliverOutcome, QueueError> {
-        let mut inv = self.invocation(&scripts::REDELIVER);
+        let p = self.keys.delivery_partition(&job.id);
+        let part = self.keys.partition(p);
+        let mut conn = self.conn.clone();
+        let payload_key = payload.map(|id| self.keys.payload(&job.project, id));
+        // The payload is in the event's slot: on a cluster it is kept longer first, apart.
+        let separate = self.keys.cluster() && payload_key.is_some();
+        if let (true, Some(key)) = (separate, &payload_key) {
+            let _: i64 = redis::cmd("EXPIRE")
+                .arg(key)
+                .arg(self.longest_retention_secs())
+                .arg("GT")
+                .query_async(&mut conn)
+                .await?;
+        }
+        let mut inv = self.invocation(&scripts::REDELIVER, p);
         inv.key(self.keys.delivery(&job.id))
-            .key(self.keys.partition().endpoint_failed(&job.endpoint));
-        self.endpoint_keys(&mut inv, &job.endpoint);
-        inv.key(
-            payload
-                .map(|id| self.keys.partition().payload(&job.project, id))
-                .unwrap_or_default(),
-        );
+            .key(part.endpoint_failed(&job.endpoint));
+        self.endpoint_keys(&mut inv, p, &job.endpoint);
+        let in_script = payload_key.filter(|_| !separate);
+        inv.key(in_script.clone().unwrap_or_else(|| part.meta()));
         inv.arg(job.encode())
             .arg(now_ms())
             .arg(&job.endpoint)
             .arg(self.endpoint_concurrency)
             .arg(self.retention_secs())
-            .arg(self.longest_retention_secs());
-        let mut conn = self.conn.clone();
+            .arg(self.longest_retention_secs())
+            .arg(if in_script.is_some() { "1" } else { "0" });
         let r: i64 = inv.invoke_async(&mut conn).await?;
         Ok(match r {
             1 => RedeliverOutcome::Queued,
@@ -800,17 +1073,18 @@ impl Queue {
         })
     }
 
-    /// A page of one endpoint's failed deliveries (`(id, failed at ms)`, oldest first) that
-    /// failed at or after `from_ms`, skipping the first `skip` of them.
+    /// A page of one endpoint's failed deliveries in partition `p` (`(id, failed at ms)`,
+    /// oldest first) that failed at or after `from_ms`, skipping the first `skip` of them.
     pub async fn failed_page(
         &self,
+        p: u32,
         endpoint: &str,
         from_ms: i64,
         skip: usize,
         limit: usize,
     ) -> Result<Vec<(String, i64)>, QueueError> {
         self.failed_page_of(
-            &self.keys.partition().endpoint_failed(endpoint),
+            &self.keys.partition(p).endpoint_failed(endpoint),
             from_ms,
             skip,
             limit,
@@ -819,13 +1093,16 @@ impl Queue {
     }
 
     /// The same, from the failed index of every webhook that versions before per-webhook
-    /// indexes wrote (empty once it expired).
+    /// indexes wrote (empty once it expired; none on a cluster, which they did not run on).
     pub async fn legacy_failed_page(
         &self,
         from_ms: i64,
         skip: usize,
         limit: usize,
     ) -> Result<Vec<(String, i64)>, QueueError> {
+        if self.keys.cluster() {
+            return Ok(Vec::new());
+        }
         self.failed_page_of(&self.keys.failed(), from_ms, skip, limit)
             .await
     }
@@ -837,18 +1114,29 @@ impl Queue {
         endpoint: &str,
         since_ms: i64,
     ) -> Result<(u64, u64), QueueError> {
-        let mut conn = self.conn.clone();
-        Ok(redis::pipe()
-            .cmd("ZCOUNT")
-            .arg(self.keys.partition().endpoint_failed(endpoint))
-            .arg(since_ms)
-            .arg("+inf")
-            .cmd("ZCOUNT")
-            .arg(self.keys.failed())
-            .arg(since_ms)
-            .arg("+inf")
-            .query_async(&mut conn)
-            .await?)
+        let count = |key: String| {
+            let mut conn = self.conn.clone();
+            async move {
+                redis::cmd("ZCOUNT")
+                    .arg(key)
+                    .arg(since_ms)
+                    .arg("+inf")
+                    .query_async::<u64>(&mut conn)
+                    .await
+            }
+        };
+        let own = futures::future::try_join_all(
+            (0..self.walk).map(|p| count(self.keys.partition(p).endpoint_failed(endpoint))),
+        )
+        .await?
+        .into_iter()
+        .sum();
+        let legacy = if self.keys.cluster() {
+            0
+        } else {
+            count(self.keys.failed()).await?
+        };
+        Ok((own, legacy))
     }
 
     async fn failed_page_of(
@@ -876,28 +1164,49 @@ impl Queue {
     /// ring or have a timer (at most 10,000 of them); a disabled webhook's backlog shows in
     /// its health instead.
     pub async fn stats(&self) -> Result<QueueStats, QueueError> {
-        let part = self.keys.partition();
+        let parts =
+            futures::future::try_join_all((0..self.walk).map(|p| self.partition_stats(p))).await?;
         let mut conn = self.conn.clone();
-        let (ring, timers, inflight, dead, workers): (Vec<String>, Vec<String>, u64, u64, u64) =
-            redis::pipe()
-                .cmd("ZRANGE")
-                .arg(part.ring())
-                .arg(0)
-                .arg(9_999)
-                .cmd("ZRANGE")
-                .arg(part.timers())
-                .arg(0)
-                .arg(9_999)
-                .cmd("HLEN")
-                .arg(part.inflight())
-                .cmd("LLEN")
-                .arg(part.dead())
-                .cmd("ZCOUNT")
-                .arg(self.keys.workers())
-                .arg(now_ms() - 60_000)
-                .arg("+inf")
-                .query_async(&mut conn)
-                .await?;
+        let workers: u64 = redis::cmd("ZCOUNT")
+            .arg(self.keys.workers())
+            .arg(now_ms() - 60_000)
+            .arg("+inf")
+            .query_async(&mut conn)
+            .await?;
+        let mut total = QueueStats {
+            workers,
+            ..QueueStats::default()
+        };
+        for s in parts {
+            total.ready += s.ready;
+            total.scheduled += s.scheduled;
+            total.endpoints_ready += s.endpoints_ready;
+            total.endpoints_waiting += s.endpoints_waiting;
+            total.inflight += s.inflight;
+            total.dead += s.dead;
+        }
+        Ok(total)
+    }
+
+    /// The depth of partition `p` (without the workers).
+    async fn partition_stats(&self, p: u32) -> Result<QueueStats, QueueError> {
+        let part = self.keys.partition(p);
+        let mut conn = self.conn.clone();
+        let (ring, timers, inflight, dead): (Vec<String>, Vec<String>, u64, u64) = redis::pipe()
+            .cmd("ZRANGE")
+            .arg(part.ring())
+            .arg(0)
+            .arg(9_999)
+            .cmd("ZRANGE")
+            .arg(part.timers())
+            .arg(0)
+            .arg(9_999)
+            .cmd("HLEN")
+            .arg(part.inflight())
+            .cmd("LLEN")
+            .arg(part.dead())
+            .query_async(&mut conn)
+            .await?;
         let (endpoints_ready, endpoints_waiting) = (ring.len() as u64, timers.len() as u64);
         let mut endpoints = ring;
         for t in timers {
@@ -906,16 +1215,15 @@ impl Queue {
             }
         }
         let names: Vec<&str> = endpoints.iter().map(String::as_str).collect();
-        let depth = self.depth(&names).await?;
-        let (ready, scheduled) = (depth.ready, depth.scheduled);
+        let depth = self.depth_in(p, &names).await?;
         Ok(QueueStats {
-            ready,
-            scheduled,
+            ready: depth.ready,
+            scheduled: depth.scheduled,
             endpoints_ready,
             endpoints_waiting,
             inflight,
             dead,
-            workers,
+            workers: 0,
         })
     }
 }
@@ -940,4 +1248,23 @@ pub(crate) fn human_duration(d: Duration) -> String {
         _ if s >= 60 && s.is_multiple_of(60) => format!("{} min", s / 60),
         _ => format!("{s} s"),
     }
+}
+
+/// Records that this process uses `keys.partitions()` partitions, and returns how many
+/// partitions workers must serve: the most any process has used, so that deliveries
+/// already in partitions that a smaller count no longer fills are still served.
+async fn register_partitions(conn: &mut RedisConn, keys: &Keys) -> Result<u32, QueueError> {
+    let key = keys.partitions_used();
+    let used: Option<String> = redis::cmd("GET").arg(&key).query_async(conn).await?;
+    let used = used.and_then(|u| u.parse::<u32>().ok());
+    let mine = keys.partitions();
+    // One partition, as ever: nothing to remember.
+    if used.is_none_or(|u| u < mine) && mine > 1 {
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg(mine)
+            .query_async(conn)
+            .await?;
+    }
+    Ok(used.unwrap_or(0).max(mine))
 }

@@ -41,7 +41,7 @@ pub struct RecoveryProgress {
 impl Queue {
     /// Stores a recovery's progress (kept a day from its last change).
     pub async fn save_recovery(&self, id: &str, p: &RecoveryProgress) -> Result<(), QueueError> {
-        let key = self.keys().partition().recovery(id);
+        let key = self.keys().partition(0).recovery(id);
         let mut conn = self.connection();
         redis::pipe()
             .cmd("HSET")
@@ -82,7 +82,7 @@ impl Queue {
     pub async fn recovery(&self, id: &str) -> Result<Option<RecoveryProgress>, QueueError> {
         let mut conn = self.connection();
         let f: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(self.keys().partition().recovery(id))
+            .arg(self.keys().partition(0).recovery(id))
             .query_async(&mut conn)
             .await?;
         if f.is_empty() {

@@ -8,7 +8,6 @@
 
 use hookrelay_core::Keys;
 use hookrelay_core::token::{TokenGrant, TokenRecord};
-use redis::aio::ConnectionManager;
 
 use crate::{Queue, QueueError};
 
@@ -33,7 +32,7 @@ return 1
 /// The project tokens, over the queue's shared connection.
 #[derive(Clone)]
 pub struct TokenStore {
-    conn: ConnectionManager,
+    conn: crate::conn::RedisConn,
     keys: Keys,
 }
 

@@ -56,14 +56,20 @@ impl Queue {
         let mut conn = self.connection();
         let created: i64 = CREATE
             .key(keys.webhooks(project))
-            .key(keys.projects())
             .key(keys.webhooks_version(project))
             .arg(name)
             .arg(json)
-            .arg(project)
             .arg(version)
             .invoke_async(&mut conn)
             .await?;
+        if created == 1 {
+            // The projects set is in a slot of its own on a cluster: updated apart.
+            let _: i64 = redis::cmd("SADD")
+                .arg(keys.projects())
+                .arg(project)
+                .query_async(&mut conn)
+                .await?;
+        }
         Ok(created == 1)
     }
 
@@ -157,13 +163,31 @@ impl Queue {
         let mut conn = self.connection();
         let deleted: i64 = DELETE
             .key(keys.webhooks(project))
-            .key(keys.projects())
             .key(keys.webhooks_version(project))
             .arg(name)
-            .arg(project)
             .arg(version)
             .invoke_async(&mut conn)
             .await?;
-        Ok(deleted == 1)
+        if deleted == 2 {
+            // It was the project's last webhook: forget the project, unless one was
+            // created meanwhile (then it is remembered again).
+            let _: i64 = redis::cmd("SREM")
+                .arg(keys.projects())
+                .arg(project)
+                .query_async(&mut conn)
+                .await?;
+            let left: i64 = redis::cmd("HLEN")
+                .arg(keys.webhooks(project))
+                .query_async(&mut conn)
+                .await?;
+            if left > 0 {
+                let _: i64 = redis::cmd("SADD")
+                    .arg(keys.projects())
+                    .arg(project)
+                    .query_async(&mut conn)
+                    .await?;
+            }
+        }
+        Ok(deleted >= 1)
     }
 }

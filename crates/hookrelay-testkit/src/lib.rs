@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod receiver;
+pub mod redis_cluster;
 pub mod redis_server;
 
+pub use redis_cluster::RedisCluster;
 pub use redis_server::RedisServer;
 
 /// Waits until `cond` holds, polling every 20 ms, or panics after `timeout` with `what`.

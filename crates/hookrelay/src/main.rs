@@ -20,7 +20,6 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use clap::{Parser, Subcommand};
-use hookrelay_core::Keys;
 use hookrelay_queue::Queue;
 use tokio::sync::watch;
 use tower::ServiceExt as _;
@@ -165,7 +164,7 @@ async fn wait_for(mut rx: watch::Receiver<bool>) {
 /// Connects to Redis, waiting (with a log line now and then) until it answers. `None` when
 /// shutdown came first: stopping before Redis was ever reachable is a clean exit.
 async fn connect(settings: &Settings, shutdown: &watch::Receiver<bool>) -> Option<Queue> {
-    let keys = Keys::new(settings.key_prefix.clone());
+    let keys = settings.keys();
     let mut tries = 0u32;
     let mut stop = shutdown.clone();
     loop {
@@ -466,7 +465,7 @@ async fn publish(settings: &Settings, args: PublishArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let queue = Queue::connect(&settings.redis_url, Keys::new(settings.key_prefix.clone()))
+    let queue = Queue::connect(&settings.redis_url, settings.keys())
         .await
         .map_err(|e| anyhow::anyhow!("redis unavailable at HOOKRELAY_REDIS_URL: {e}"))?;
     let queue = configure_queue(queue, settings);

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use hookrelay_core::Keys;
 use hookrelay_core::delivery::DeliveryStatus;
 use hookrelay_producer::{ProducerError, Publisher, Registry};
 use hookrelay_queue::{DeliveryView, Queue};
@@ -85,7 +84,7 @@ pub enum WebhooksCommand {
 async fn queue(settings: &Settings) -> anyhow::Result<Queue> {
     let q = tokio::time::timeout(
         Duration::from_secs(5),
-        Queue::connect(&settings.redis_url, Keys::new(settings.key_prefix.clone())),
+        Queue::connect(&settings.redis_url, settings.keys()),
     )
     .await
     .map_err(|_| anyhow::anyhow!("redis did not answer at HOOKRELAY_REDIS_URL within 5 s"))?

@@ -37,6 +37,16 @@ pub const SPECS: &[Spec] = &[
         "the Redis that holds queue, webhooks and records",
     ),
     spec("key_prefix", false, "every Redis key starts with it"),
+    spec(
+        "redis_cluster",
+        false,
+        "Redis is a cluster; redis_url lists seed nodes, comma-separated",
+    ),
+    spec(
+        "partitions",
+        false,
+        "queue partitions (1-1024); each is one slot of a cluster",
+    ),
     spec("listen", false, "address of the REST API (serve, api)"),
     spec("api_token", true, "API token, 8+ characters (serve, api)"),
     spec(
@@ -120,6 +130,10 @@ pub const SPECS: &[Spec] = &[
 pub struct Settings {
     pub redis_url: String,
     pub key_prefix: String,
+    /// Whether Redis is a cluster (`redis_url` then lists seed nodes).
+    pub redis_cluster: bool,
+    /// How many partitions the queue spreads endpoints over.
+    pub partitions: u32,
     pub listen: SocketAddr,
     pub api_token: Option<String>,
     pub concurrency: usize,
@@ -172,6 +186,8 @@ pub struct SettingsError(String);
 struct Raw {
     redis_url: String,
     key_prefix: String,
+    redis_cluster: bool,
+    partitions: i64,
     listen: String,
     #[serde(default)]
     api_token: Option<String>,
@@ -198,6 +214,7 @@ struct Raw {
 
 /// The settings whose values are whole numbers.
 const INTEGER_KEYS: &[&str] = &[
+    "partitions",
     "concurrency",
     "endpoint_concurrency",
     "disable_after_secs",
@@ -315,16 +332,25 @@ fn in_range(o: &Origins, key: &str, v: i64, min: i64, max: i64) -> Result<i64, S
 
 /// `redis://user:secret@host` → `redis://user:***@host`.
 fn mask_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
+    url.split(',')
+        .map(|node| match url::Url::parse(node.trim()) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            _ => node.trim().to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl Settings {
+    /// The Redis key layout: prefix, partitions, one Redis or a cluster.
+    pub fn keys(&self) -> hookrelay_core::Keys {
+        hookrelay_core::Keys::new(self.key_prefix.clone())
+            .with_layout(self.partitions, self.redis_cluster)
+    }
+
     /// Loads the settings from defaults, `file` and the process environment.
     pub fn load(file: Option<&str>) -> Result<Self, SettingsError> {
         Self::load_from(file, std::env::vars())
@@ -416,16 +442,37 @@ impl Settings {
             )
         })?;
         let redis_url = raw.redis_url.trim().to_owned();
-        if !(redis_url.starts_with("redis://")
-            || redis_url.starts_with("rediss://")
-            || redis_url.starts_with("unix://"))
-        {
+        let nodes: Vec<&str> = redis_url.split(',').map(str::trim).collect();
+        if nodes.len() > 1 && !raw.redis_cluster {
+            return Err(bad(
+                "redis_url",
+                "lists several nodes, which only a cluster has (set HOOKRELAY_REDIS_CLUSTER=true)"
+                    .into(),
+            ));
+        }
+        if let Some(i) = nodes.iter().position(|u| {
+            !(u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://"))
+        }) {
             // The value is not echoed: it may hold a password.
             return Err(bad(
                 "redis_url",
-                "must start with redis://, rediss:// or unix://".into(),
+                format!(
+                    "{} must start with redis://, rediss:// or unix://",
+                    if nodes.len() > 1 {
+                        format!("node {} of {}", i + 1, nodes.len())
+                    } else {
+                        "it".to_owned()
+                    }
+                ),
             ));
         }
+        let partitions = in_range(
+            o,
+            "partitions",
+            raw.partitions,
+            1,
+            i64::from(hookrelay_core::keys::MAX_PARTITIONS),
+        )? as u32;
         let key_prefix = raw.key_prefix.trim().to_owned();
         if key_prefix.is_empty()
             || key_prefix
@@ -587,6 +634,8 @@ impl Settings {
         let effective = vec![
             shown("redis_url", redis_url.clone()),
             shown("key_prefix", key_prefix.clone()),
+            shown("redis_cluster", raw.redis_cluster.to_string()),
+            shown("partitions", partitions.to_string()),
             shown("listen", listen.to_string()),
             shown("api_token", api_token.clone().unwrap_or_default()),
             shown("concurrency", concurrency.to_string()),
@@ -614,6 +663,8 @@ impl Settings {
         Ok(Self {
             redis_url,
             key_prefix,
+            redis_cluster: raw.redis_cluster,
+            partitions,
             listen,
             api_token,
             concurrency,

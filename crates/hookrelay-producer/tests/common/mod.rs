@@ -85,7 +85,7 @@ impl Server {
     #[allow(dead_code)]
     pub fn ready_jobs(&self) -> Vec<hookrelay_core::Job> {
         let mut conn = self.redis();
-        let pattern = Keys::new(PREFIX).partition().endpoint("*").ready;
+        let pattern = Keys::new(PREFIX).partition(0).endpoint("*").ready;
         let lists: Vec<String> = redis::cmd("KEYS").arg(pattern).query(&mut conn).unwrap();
         let mut jobs = Vec::new();
         for list in lists {

@@ -2,7 +2,8 @@
 -- endpoint's queue for each, plus the idempotency answer. A repeated event id returns the
 -- first answer instead.
 -- KEYS: 1..9 partition, 10 idempotency key (used when ARGV[1] is "1"), 11 the project's
---       deliveries index, 12 the event's payload (used when ARGV[6] is not ""); then per
+--       deliveries index, 12 the event's payload (used when ARGV[6] is not ""); a key not
+--       used names one of the partition's, so that a cluster sees one slot; then per
 --       delivery 5 keys: record, endpoint (4).
 -- ARGV: 1 "1" when KEYS[10] is used, 2 answer JSON, 3 retention (s), 4 now (ms),
 --       5 default cap, 6 the event's payload JSON ("" for none), 7 how long it is kept (s);

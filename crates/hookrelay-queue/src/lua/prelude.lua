@@ -25,9 +25,13 @@ end
 
 -- Wake idle workers: the signal list holds one element while the ring has endpoints. Called
 -- when an endpoint joins the ring (a worker only waits on the signal after a claim found
--- the ring empty, so a join is what it waits for).
+-- the ring empty, so a join is what it waits for). With several partitions workers cannot
+-- block on every signal list: they subscribe to the signal channels instead (ARGV-free:
+-- the channel is the list's name; a cluster delivers it to subscribers on every node).
 local function signal()
-  redis.call('LPUSH', KEYS[SIGNAL], '1')
+  if redis.call('LPUSH', KEYS[SIGNAL], '1') == 1 then
+    redis.call('PUBLISH', KEYS[SIGNAL], '1')
+  end
   redis.call('LTRIM', KEYS[SIGNAL], 0, 0)
 end
 
