@@ -327,3 +327,34 @@ async fn a_killed_master_fails_over_and_deliveries_continue() {
     );
     assert!(rx.count() >= all.len() - left.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn partitions_raised_later_still_serve_what_was_queued_before() {
+    let redis = hookrelay_tests::RedisServer::start();
+    let rx = Receiver::start(Reply::Status(200)).await;
+    // One partition (the layout of earlier versions), no worker yet: deliveries wait.
+    let one = Env::new(&redis).spawn("api").await;
+    let api = Api::new(&one.base);
+    for i in 0..4 {
+        api.create_webhook(P, webhook(&format!("w{i}"), &rx.url(&format!("/w{i}")), "e"))
+            .await;
+    }
+    let before = publish_many(&api, P, "e", 10, 4).await;
+    assert!(before.iter().all(|id| !id.contains('.')), "{before:?}");
+    drop(one);
+    // Four partitions on the same Redis: new deliveries spread, the old ones are served.
+    let four = Env::new(&redis).set("HOOKRELAY_PARTITIONS", "4");
+    let api_process = four.spawn("api").await;
+    let _worker = four.spawn("worker").await;
+    let api = Api::new(&api_process.base);
+    let after = publish_many(&api, P, "e", 10, 4).await;
+    assert!(after.iter().all(|id| id.contains('.')), "{after:?}");
+    wait_all(&api, &before, "succeeded", Duration::from_secs(30)).await;
+    wait_all(&api, &after, "succeeded", Duration::from_secs(30)).await;
+    assert_eq!(rx.count(), 80);
+    let (code, list) = api
+        .call("GET", &format!("/projects/{P}/deliveries?limit=80"), None)
+        .await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 80, "both layouts listed");
+}
