@@ -336,8 +336,11 @@ async fn partitions_raised_later_still_serve_what_was_queued_before() {
     let one = Env::new(&redis).spawn("api").await;
     let api = Api::new(&one.base);
     for i in 0..4 {
-        api.create_webhook(P, webhook(&format!("w{i}"), &rx.url(&format!("/w{i}")), "e"))
-            .await;
+        api.create_webhook(
+            P,
+            webhook(&format!("w{i}"), &rx.url(&format!("/w{i}")), "e"),
+        )
+        .await;
     }
     let before = publish_many(&api, P, "e", 10, 4).await;
     assert!(before.iter().all(|id| !id.contains('.')), "{before:?}");

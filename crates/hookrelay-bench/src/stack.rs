@@ -8,7 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hookrelay_core::Keys;
-use hookrelay_testkit::{RedisServer, free_port};
+use hookrelay_queue::RedisConn;
+use hookrelay_testkit::{RedisCluster, RedisServer, free_port};
 use redis::aio::MultiplexedConnection;
 
 use crate::redisinfo;
@@ -131,14 +132,34 @@ pub struct Stack {
     pub api: Option<Proc>,
     /// Worker processes started so far (running or stopped).
     pub workers: Vec<Proc>,
-    /// The redis-server's pid.
+    /// The redis-server's pid (on a cluster: the first master's).
     pub redis_pid: u32,
-    /// A connection for the bench's own reads (INFO, LLEN…).
+    /// The pids of every master of a cluster (empty on one Redis).
+    pub cluster_pids: Vec<u32>,
+    /// A connection for the bench's own reads (INFO, LLEN…): on a cluster, to its first
+    /// master only.
     pub conn: MultiplexedConnection,
+    /// A connection that reaches every key, on one Redis or a cluster.
+    pub keyed: RedisConn,
     /// The key schema of this stack.
     pub keys: Keys,
     /// Declared last so that it is dropped last, after the processes that use it.
-    redis: RedisServer,
+    redis: Backing,
+}
+
+/// The Redis under a stack.
+enum Backing {
+    Single(RedisServer),
+    Cluster(RedisCluster),
+}
+
+impl Backing {
+    fn url(&self) -> String {
+        match self {
+            Backing::Single(r) => r.url(),
+            Backing::Cluster(c) => c.url(),
+        }
+    }
 }
 
 impl Stack {
@@ -150,18 +171,39 @@ impl Stack {
         concurrency: usize,
         extra: &[(String, String)],
         variant: WorkerVariant,
+        cluster: Option<u32>,
     ) -> anyhow::Result<Self> {
-        let redis = RedisServer::start();
-        let client = redis::Client::open(redis.url())?;
+        let redis = match cluster {
+            Some(_) => Backing::Cluster(RedisCluster::start()),
+            None => Backing::Single(RedisServer::start()),
+        };
+        let url = redis.url();
+        let first = url.split(',').next().unwrap_or_default().to_owned();
+        let client = redis::Client::open(first)?;
         let mut conn = client.get_multiplexed_async_connection().await?;
         let redis_pid = redisinfo::server_pid(&mut conn).await?;
+        let mut cluster_pids = Vec::new();
+        if let Backing::Cluster(c) = &redis {
+            for port in c.master_ports() {
+                let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+                let mut node = client.get_multiplexed_async_connection().await?;
+                cluster_pids.push(redisinfo::server_pid(&mut node).await?);
+            }
+        }
+        let keyed = RedisConn::open(&url, cluster.is_some()).await?;
+        let keys = match cluster {
+            Some(partitions) => Keys::new(PREFIX).with_layout(partitions, true),
+            None => Keys::new(PREFIX),
+        };
         let mut vars: Vec<(String, String)> = [
-            ("HOOKRELAY_REDIS_URL", redis.url()),
+            ("HOOKRELAY_REDIS_URL", url.clone()),
             ("HOOKRELAY_KEY_PREFIX", PREFIX.to_owned()),
             ("HOOKRELAY_API_TOKEN", TOKEN.to_owned()),
             ("HOOKRELAY_ALLOWED_TARGETS", "127.0.0.0/8".to_owned()),
             ("HOOKRELAY_CONCURRENCY", concurrency.to_string()),
             ("RUST_LOG", "warn".to_owned()),
+            ("HOOKRELAY_REDIS_CLUSTER", cluster.is_some().to_string()),
+            ("HOOKRELAY_PARTITIONS", keys.partitions().to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -177,13 +219,16 @@ impl Stack {
             api: None,
             workers: Vec::new(),
             redis_pid,
+            cluster_pids,
             conn,
-            keys: Keys::new(PREFIX),
+            keyed,
+            keys,
             redis,
         })
     }
 
-    /// `redis://127.0.0.1:<port>` of the stack's Redis.
+    /// `redis://127.0.0.1:<port>` of the stack's Redis (a cluster's seed nodes,
+    /// comma-separated).
     pub fn redis_url(&self) -> String {
         self.redis.url()
     }
@@ -281,7 +326,7 @@ impl Stack {
     pub async fn live_workers(&mut self) -> anyhow::Result<u64> {
         let n: u64 = redis::cmd("ZCARD")
             .arg(self.keys.workers())
-            .query_async(&mut self.conn)
+            .query_async(&mut self.keyed)
             .await?;
         Ok(n)
     }
@@ -316,27 +361,37 @@ impl Stack {
 
     /// Jobs waiting, summed over the endpoint queues.
     pub async fn ready_len(&mut self) -> anyhow::Result<u64> {
-        let part = self.keys.partition(0);
-        let endpoints: Vec<String> = redis::cmd("ZRANGE")
-            .arg(part.ring())
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut self.conn)
-            .await?;
         let mut n = 0;
-        for e in endpoints {
-            let len: u64 = redis::cmd("LLEN")
-                .arg(part.endpoint(&e).ready)
-                .query_async(&mut self.conn)
+        for p in 0..self.keys.partitions() {
+            let part = self.keys.partition(p);
+            let endpoints: Vec<String> = redis::cmd("ZRANGE")
+                .arg(part.ring())
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut self.keyed)
                 .await?;
-            n += len;
+            for e in endpoints {
+                let len: u64 = redis::cmd("LLEN")
+                    .arg(part.endpoint(&e).ready)
+                    .query_async(&mut self.keyed)
+                    .await?;
+                n += len;
+            }
         }
         Ok(n)
     }
 
     /// The processes whose CPU a scenario splits out: redis, the API and each worker.
     pub fn parts(&self) -> crate::procstat::Parts {
-        let mut parts = vec![("redis-server".to_owned(), self.redis_pid)];
+        let mut parts = if self.cluster_pids.is_empty() {
+            vec![("redis-server".to_owned(), self.redis_pid)]
+        } else {
+            self.cluster_pids
+                .iter()
+                .enumerate()
+                .map(|(i, pid)| (format!("redis-server master {}", i + 1), *pid))
+                .collect()
+        };
         if let Some(pid) = self.api_pid() {
             parts.push(("hookrelay api".to_owned(), pid));
         }

@@ -94,6 +94,16 @@ pub enum RedisConn {
     Cluster(ClusterConnection),
 }
 
+impl RedisConn {
+    /// Connects to one Redis at `url`, or (`cluster`) to the cluster whose seed nodes `url`
+    /// lists, comma-separated.
+    pub async fn open(url: &str, cluster: bool) -> Result<Self, QueueError> {
+        Target::parse(url, cluster)?
+            .connect(Duration::from_secs(5))
+            .await
+    }
+}
+
 impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {

@@ -22,6 +22,13 @@ use crate::worker_variant::WorkerVariant;
 /// Options shared by the scenarios (each uses the ones that concern it).
 #[derive(clap::Args, Debug, Clone)]
 pub struct Opts {
+    /// Run on a local Redis Cluster of three masters instead of one Redis (e2e and redis
+    /// scenarios; the others read one server's accounting).
+    #[arg(long)]
+    pub cluster: bool,
+    /// Queue partitions on the cluster (`HOOKRELAY_PARTITIONS`).
+    #[arg(long, default_value_t = 16)]
+    pub partitions: u32,
     /// Events per run (e2e: per phase; redis and memory: per run).
     #[arg(long, default_value_t = 20_000)]
     pub events: u64,
@@ -112,6 +119,7 @@ pub async fn setup(opts: &Opts, bin: &Path) -> anyhow::Result<Setup> {
         opts.concurrency(),
         &opts.hookrelay_env,
         opts.worker_variant,
+        opts.cluster.then_some(opts.partitions),
     )
     .await?;
     let base = stack.start_api().await?;
@@ -330,6 +338,17 @@ pub fn print_machine(opts: &Opts) {
             opts.receiver_threads,
             opts.pad_bytes
         ),
+    ]);
+    t.row([
+        "redis".to_owned(),
+        if opts.cluster {
+            format!(
+                "Redis Cluster, 3 masters on this machine, {} partitions",
+                opts.partitions
+            )
+        } else {
+            "one redis-server".to_owned()
+        },
     ]);
     if opts.extra_webhooks > 0 {
         t.row([
