@@ -389,3 +389,63 @@ pub struct LegacyKeys {
     /// LIST of dead values.
     pub dead: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_partition_on_one_redis_keeps_the_names_of_earlier_versions() {
+        let k = Keys::new("hr");
+        let id = k.new_delivery_id("ep1", "3f0c");
+        assert_eq!(id, "3f0c");
+        assert_eq!(k.delivery(&id), "hr:delivery:3f0c");
+        assert_eq!(k.attempts(&id), "hr:delivery:3f0c:attempts");
+        assert_eq!(k.deliveries("demo", 0), "hr:deliveries:demo");
+        assert_eq!(k.event("demo", "e1"), "hr:event:demo:e1");
+        assert_eq!(k.payload("demo", "e1"), "hr:{q0}:payload:demo:e1");
+        assert_eq!(k.webhooks("demo"), "hr:webhooks:demo");
+        assert_eq!(k.token("abc"), "hr:token:abc");
+        assert_eq!(k.partition(0).ring(), "hr:{q0}:ring");
+    }
+
+    #[test]
+    fn on_a_cluster_what_a_script_touches_shares_a_hash_tag() {
+        let k = Keys::new("hr").with_layout(16, true);
+        let id = k.new_delivery_id("ep1", "3f0c");
+        let p = k.endpoint_partition("ep1");
+        assert_eq!(id, format!("{p}.3f0c"));
+        assert_eq!(k.delivery_partition(&id), p);
+        let tag = format!("{{q{p}}}");
+        for key in [
+            k.delivery(&id),
+            k.attempts(&id),
+            k.deliveries("demo", p),
+            k.partition(p).ring(),
+            k.partition(p).endpoint("ep1").ready,
+        ] {
+            assert!(key.contains(&tag), "{key} has {tag}");
+        }
+        let event_tag = format!("{{q{}}}", k.event_partition("demo", "e1"));
+        assert!(k.event("demo", "e1").contains(&event_tag));
+        assert!(k.payload("demo", "e1").contains(&event_tag));
+        assert_eq!(k.webhooks("demo"), "hr:webhooks:{demo}");
+        assert_eq!(k.webhooks_version("demo"), "hr:webhooks-version:{demo}");
+        assert_eq!(k.tokens("demo"), "hr:{tokens}:tokens:demo");
+        assert_eq!(k.token("abc"), "hr:{tokens}:token:abc");
+    }
+
+    #[test]
+    fn partitions_spread_endpoints_and_ids_without_one_are_in_partition_zero() {
+        let k = Keys::new("hr").with_layout(8, false);
+        let used: std::collections::HashSet<u32> = (0..200)
+            .map(|i| k.endpoint_partition(&format!("endpoint-{i}")))
+            .collect();
+        assert_eq!(used.len(), 8);
+        assert_eq!(k.delivery_partition("3f0c-11"), 0);
+        assert_eq!(k.delivery_partition("x.3f0c"), 0);
+        assert_eq!(k.delivery_partition("99999.3f0c"), 0);
+        assert_eq!(k.delivery_partition("5.3f0c"), 5);
+        assert_eq!(Keys::new("a*b").signal_pattern(), "a\\*b:{q*}:signal");
+    }
+}
