@@ -604,13 +604,16 @@ impl Queue {
         let signalled = answers
             .get(3)
             .is_some_and(|v| matches!(v, redis::Value::Int(n) if *n > 0));
+        let mut ring = ring;
         if ring.is_empty() && signalled && self.walk > 1 {
             // The ring emptied outside a claim: clear the signal, so that the next endpoint
-            // to join publishes the wake-up again. (An enqueue between the read and this
-            // has published already.)
-            let _: i64 = redis::cmd("DEL")
-                .arg(part.signal())
-                .query_async(&mut conn)
+            // to join publishes the wake-up again; atomically, so that an endpoint that
+            // joined since the read (and published nothing) is claimed from instead.
+            ring = scripts::QUIET
+                .key(part.ring())
+                .key(part.signal())
+                .arg(RING_CANDIDATES)
+                .invoke_async(&mut conn)
                 .await?;
         }
         let mut endpoints: Vec<String> = Vec::with_capacity(ring.len() + timers.len());

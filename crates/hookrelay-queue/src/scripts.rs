@@ -27,3 +27,8 @@ script!(DEAD_LETTER, "dead_letter.lua");
 script!(REDELIVER, "redeliver.lua");
 script!(CONFIGURE, "configure.lua");
 script!(MIGRATE, "migrate.lua");
+
+/// Clears a partition's signal when its ring is empty, or returns the ring's head (no
+/// prelude: it touches two keys).
+pub(crate) static QUIET: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/quiet.lua")));
