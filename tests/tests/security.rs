@@ -946,6 +946,10 @@ async fn records_expire_and_the_queue_leaves_nothing() {
     }
     for key in &ttl_keys {
         let ttl: i64 = redis::cmd("TTL").arg(key).query(&mut c).unwrap();
+        if ttl == -2 && key.ends_with(":attempts") {
+            // A delivery whose attempts all succeeded keeps them in its record: no list.
+            continue;
+        }
         assert!((1..=60).contains(&ttl), "{key}: TTL {ttl}, wanted 1..=60");
     }
     // Each webhook's endpoint state and the partition's turn counter stay; nothing else of

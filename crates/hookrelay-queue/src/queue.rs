@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::conn::{RedisConn, Target};
 use crate::error::QueueError;
-use crate::record::{DeliveryView, record_fields, view_from_fields};
+use crate::record::{DeliveryView, attempt_summary, record_fields, view_from_fields};
 use crate::scripts;
 
 /// How many attempt records are kept per delivery (the newest).
@@ -685,8 +685,17 @@ impl Queue {
     /// next job when no other endpoint waits.
     pub async fn ack(&self, ack: &Ack<'_>) -> Result<AckOutcome, QueueError> {
         let id = &ack.job.id;
-        let attempt_json =
-            serde_json::to_string(ack.attempt).map_err(|e| QueueError::Protocol(e.to_string()))?;
+        // A successful delivery attempt is a small field of the record; any other goes,
+        // with the answer it got, to the attempts list.
+        let summary = match ack.job.kind {
+            DeliveryKind::Test => None,
+            _ => attempt_summary(ack.attempt),
+        };
+        let attempt_json = match summary {
+            Some(_) => String::new(),
+            None => serde_json::to_string(ack.attempt)
+                .map_err(|e| QueueError::Protocol(e.to_string()))?,
+        };
         // The last answer goes into the record itself only for webhook tests (what their
         // GET shows); for deliveries it is in the attempt list already.
         let response_json = match (&ack.attempt.response, ack.job.kind) {
@@ -763,7 +772,8 @@ impl Queue {
             .arg(activity_field)
             .arg(activity::ACTIVITY_RETENTION_SECS)
             .arg(self.retention_succeeded.as_secs().max(1))
-            .arg(self.retention_failed.as_secs().max(1));
+            .arg(self.retention_failed.as_secs().max(1))
+            .arg(summary.unwrap_or_default());
         let mut conn = self.conn.clone();
         let (settled, next, dead): (i64, Vec<Vec<u8>>, String) =
             inv.invoke_async(&mut conn).await?;
@@ -971,7 +981,7 @@ impl Queue {
                         .map_err(|e| QueueError::Protocol(e.to_string()))?,
                     None => Vec::new(),
                 };
-                found[*i] = view_from_fields(fields, &attempts);
+                found[*i] = view_from_fields(wanted[*i], fields, &attempts);
             }
         }
         let mut found = found.into_iter();
@@ -1066,7 +1076,8 @@ impl Queue {
             .arg(self.endpoint_concurrency)
             .arg(self.retention_secs())
             .arg(self.longest_retention_secs())
-            .arg(if in_script.is_some() { "1" } else { "0" });
+            .arg(if in_script.is_some() { "1" } else { "0" })
+            .arg(&job.id);
         let r: i64 = inv.invoke_async(&mut conn).await?;
         Ok(match r {
             1 => RedeliverOutcome::Queued,

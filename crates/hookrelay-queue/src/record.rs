@@ -1,16 +1,24 @@
-//! The delivery record: one HASH per delivery (`Keys::delivery(id)`) and a LIST of attempt
-//! JSON (`Keys::attempts(id)`), kept for the retention. Its fields are defined here, once:
-//! [`record_fields`] writes a new record, [`view_from_fields`] reads one back; the Lua
-//! scripts update them by these names.
+//! The delivery record: one HASH per delivery (`Keys::delivery(id)`) and, when an attempt
+//! failed, a LIST of attempt JSON (`Keys::attempts(id)`), kept for the retention. Its fields
+//! are defined here, once: [`record_fields`] writes a new record, [`view_from_fields`] reads
+//! one back; the Lua scripts update them by these names.
+//!
+//! The hash stays small so that Redis keeps it in its compact encoding (every value under
+//! 64 bytes): fields without a value are left out, and a successful attempt is a summary
+//! field of its own (`a<n>`, below) that keeps of its answer the status code and as much of
+//! the body as fits (a short acknowledgement such as `{"received":true}` fits); an attempt
+//! that failed, with the answer it got (capped at `HOOKRELAY_MAX_RESPONSE_BODY_BYTES`), goes
+//! to the attempts list.
 //!
 //! | field | meaning |
 //! | --- | --- |
-//! | `id`, `project`, `webhook`, `endpoint`, `event`, `event_id`, `kind` | what it is (set at enqueue) |
+//! | `project`, `webhook`, `endpoint`, `event`, `event_id`, `kind` | what it is (set at enqueue; `id` too in records of earlier versions) |
 //! | `status` | `pending`, `retrying`, `succeeded` or `failed` |
 //! | `attempts` | the number of the last attempt made |
-//! | `created_at`, `updated_at`, `next_attempt_at` | ms since the epoch (`next_attempt_at` empty when none is due) |
+//! | `created_at`, `updated_at`, `next_attempt_at` | ms since the epoch (`next_attempt_at` absent when none is due) |
 //! | `last_error`, `last_status_code` | of the last attempt |
-//! | `response` | the last answer, for webhook tests only (deliveries keep answers in their attempts) |
+//! | `a<n>` | attempt n, when it succeeded: `<started ms>,<duration ms>,<status code>,<worker>,<body cut: 0/1>,<body>` |
+//! | `response` | the last answer, for webhook tests only (deliveries keep answers of failed attempts in their attempts list) |
 //! | `job` | webhook tests only: the job as first enqueued (secrets inside: never shown); a delivery of an event is rendered again from the event's payload (`PartitionKeys::payload`), stored once per event. Records written before that have it too |
 //!
 //! Status transitions, and the script that makes each:
@@ -76,18 +84,12 @@ pub(crate) fn record_fields(
     raw: Option<&str>,
 ) -> serde_json::Value {
     let mut fields = serde_json::json!([
-        "id",
-        job.id,
         "project",
         job.project,
-        "webhook",
-        job.webhook.clone().unwrap_or_default(),
         "endpoint",
         job.endpoint,
         "event",
         job.event,
-        "event_id",
-        event_id.unwrap_or_default(),
         "kind",
         job.kind.as_str(),
         "status",
@@ -100,29 +102,99 @@ pub(crate) fn record_fields(
         now.to_string(),
         "next_attempt_at",
         now.to_string(),
-        "last_error",
-        "",
-        "last_status_code",
-        "",
-        "response",
-        "",
     ]);
-    if let (Some(raw), Some(list)) = (raw, fields.as_array_mut()) {
-        list.push("job".into());
-        list.push(raw.into());
+    if let Some(list) = fields.as_array_mut() {
+        let optional = [
+            ("webhook", job.webhook.as_deref()),
+            ("event_id", event_id),
+            ("job", raw),
+        ];
+        for (name, value) in optional {
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                list.push(name.into());
+                list.push(v.into());
+            }
+        }
     }
     fields
+}
+
+/// The summary field of a successful attempt (`a<n>`, see the module's table), when it fits
+/// the hash's compact encoding (under 64 bytes); `None`: the attempt goes to the list.
+pub(crate) fn attempt_summary(a: &AttemptRecord) -> Option<String> {
+    let code = a.status_code.filter(|c| (200..400).contains(c))?;
+    if a.error.is_some() {
+        return None;
+    }
+    let started = hookrelay_core::time::parse_rfc3339_ms(&a.started_at)?;
+    let worker = a.worker.as_deref().unwrap_or("");
+    if worker.contains(',') {
+        return None;
+    }
+    let head = format!("{started},{},{code},{worker},", a.duration_ms);
+    let body = a.response.as_ref().map_or("", |r| r.body.as_str());
+    let room = 63usize.checked_sub(head.len() + 2)?;
+    let (kept, cut) = if body.len() <= room {
+        (body, a.response.as_ref().is_some_and(|r| r.body_truncated))
+    } else {
+        let mut end = room;
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
+        (&body[..end], true)
+    };
+    Some(format!("{head}{},{kept}", u8::from(cut)))
+}
+
+fn attempt_from_summary(n: u32, summary: &str) -> Option<AttemptRecord> {
+    let mut parts = summary.splitn(6, ',');
+    let started: i64 = parts.next()?.parse().ok()?;
+    let duration_ms: u64 = parts.next()?.parse().ok()?;
+    let code: u16 = parts.next()?.parse().ok()?;
+    let worker = parts.next().filter(|w| !w.is_empty()).map(str::to_owned);
+    let cut = parts.next() == Some("1");
+    let body = parts.next().unwrap_or("").to_owned();
+    Some(AttemptRecord {
+        attempt: n,
+        started_at: hookrelay_core::time::rfc3339_ms(started),
+        duration_ms,
+        status_code: Some(code),
+        error: None,
+        response: Some(ResponseRecord {
+            status_code: code,
+            headers: Default::default(),
+            body,
+            body_truncated: cut,
+        }),
+        worker,
+    })
 }
 
 fn non_empty(fields: &HashMap<String, String>, name: &str) -> Option<String> {
     fields.get(name).filter(|v| !v.is_empty()).cloned()
 }
 
+/// Reads back the record of delivery `id` (`None` when there is none: no `status`).
 pub(crate) fn view_from_fields(
+    id: &str,
     fields: HashMap<String, String>,
     attempts: &[String],
 ) -> Option<DeliveryView> {
-    let id = non_empty(&fields, "id")?;
+    fields.get("status")?;
+    let mut all: Vec<AttemptRecord> = attempts
+        .iter()
+        .filter_map(|a| serde_json::from_str(a).ok())
+        .collect();
+    for (name, value) in &fields {
+        let n = name
+            .strip_prefix('a')
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|n| *n > 0);
+        if let Some(a) = n.and_then(|n| attempt_from_summary(n, value)) {
+            all.push(a);
+        }
+    }
+    all.sort_by_key(|a| a.attempt);
     let num = |name: &str| non_empty(&fields, name).and_then(|v| v.parse::<i64>().ok());
     Some(DeliveryView {
         project: non_empty(&fields, "project").unwrap_or_default(),
@@ -138,10 +210,7 @@ pub(crate) fn view_from_fields(
             .get("status")
             .and_then(|s| DeliveryStatus::parse(s))
             .unwrap_or(DeliveryStatus::Pending),
-        attempts: attempts
-            .iter()
-            .filter_map(|a| serde_json::from_str(a).ok())
-            .collect(),
+        attempts: all,
         created_at_ms: num("created_at").unwrap_or_default(),
         updated_at_ms: num("updated_at").unwrap_or_default(),
         next_attempt_at_ms: num("next_attempt_at"),
@@ -149,6 +218,62 @@ pub(crate) fn view_from_fields(
         last_status_code: num("last_status_code").and_then(|c| u16::try_from(c).ok()),
         response: non_empty(&fields, "response").and_then(|r| serde_json::from_str(&r).ok()),
         job: non_empty(&fields, "job"),
-        id,
+        id: id.to_owned(),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn attempt(body: &str, truncated: bool) -> AttemptRecord {
+        AttemptRecord {
+            attempt: 2,
+            started_at: "2026-12-02T04:51:50.101Z".into(),
+            duration_ms: 12,
+            status_code: Some(200),
+            error: None,
+            response: Some(ResponseRecord {
+                status_code: 200,
+                headers: [("date".to_owned(), "today".to_owned())].into(),
+                body: body.into(),
+                body_truncated: truncated,
+            }),
+            worker: Some("vm-30515-d756a414".into()),
+        }
+    }
+
+    #[test]
+    fn a_successful_attempt_is_a_summary_under_64_bytes_with_what_fits_of_its_body() {
+        let short = attempt_summary(&attempt("{\"received\":true}", false)).unwrap();
+        assert!(short.len() < 64, "{short}");
+        let back = attempt_from_summary(2, &short).unwrap();
+        let r = back.response.unwrap();
+        assert_eq!(
+            (r.body.as_str(), r.body_truncated),
+            ("{\"received\":true}", false)
+        );
+        assert_eq!(back.started_at, "2026-12-02T04:51:50.101Z");
+        assert_eq!((back.duration_ms, back.status_code), (12, Some(200)));
+        assert_eq!(back.worker.as_deref(), Some("vm-30515-d756a414"));
+
+        let long = attempt_summary(&attempt(&"é,x".repeat(40), false)).unwrap();
+        assert!(long.len() < 64, "{long}");
+        let r = attempt_from_summary(2, &long).unwrap().response.unwrap();
+        assert!(r.body_truncated && r.body.starts_with("é,x"), "{r:?}");
+    }
+
+    #[test]
+    fn failures_and_odd_workers_go_to_the_attempts_list() {
+        let mut failed = attempt("", false);
+        failed.status_code = Some(500);
+        assert!(attempt_summary(&failed).is_none());
+        let mut error = attempt("", false);
+        error.error = Some("timed out".into());
+        assert!(attempt_summary(&error).is_none());
+        let mut comma = attempt("", false);
+        comma.worker = Some("a,b".into());
+        assert!(attempt_summary(&comma).is_none());
+    }
 }

@@ -89,11 +89,28 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
     }
     t.print();
     let per = redis_after.saturating_sub(redis_before) / delivered.max(1);
+    let (payloads, payload_bytes) = payload_usage(&mut s.stack.conn).await?;
+    let history = redis_after
+        .saturating_sub(redis_before)
+        .saturating_sub(payload_bytes)
+        / delivered.max(1);
     let mut t = Table::new("Redis memory kept per delivery made", &["", ""]);
     t.row(["deliveries made".to_owned(), count(delivered)]);
     t.row([
-        "used_memory growth per delivery (record + attempts + index)".to_owned(),
+        "used_memory growth per delivery (record + attempts + index + payload)".to_owned(),
         format!("{} B", count(per)),
+    ]);
+    t.row([
+        "of which the history: record + attempts + index (growth less the payloads' MEMORY USAGE)"
+            .to_owned(),
+        format!("{} B", count(history)),
+    ]);
+    t.row([
+        format!(
+            "the event payloads ({} of them, one per event)",
+            count(payloads)
+        ),
+        format!("{} B each", count(payload_bytes / payloads.max(1))),
     ]);
     t.row([
         "kept for HOOKRELAY_RETENTION_SECS (default 7 days): at 1,000 deliveries/s".to_owned(),
@@ -148,4 +165,33 @@ async fn connections(addr: &str, pid: u32) -> anyhow::Result<()> {
     t.row([mib(before), mib(with), mib(just_after), mib(later)]);
     t.print();
     Ok(())
+}
+
+/// How many event payloads Redis holds and their `MEMORY USAGE` in all.
+async fn payload_usage(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<(u64, u64)> {
+    let mut cursor: u64 = 0;
+    let (mut n, mut bytes) = (0u64, 0u64);
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("*:payload:*")
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await?;
+        if !keys.is_empty() {
+            let mut pipe = redis::pipe();
+            for k in &keys {
+                pipe.cmd("MEMORY").arg("USAGE").arg(k).arg("SAMPLES").arg(0);
+            }
+            let sizes: Vec<Option<u64>> = pipe.query_async(conn).await?;
+            n += keys.len() as u64;
+            bytes += sizes.into_iter().flatten().sum::<u64>();
+        }
+        cursor = next;
+        if cursor == 0 {
+            return Ok((n, bytes));
+        }
+    }
 }

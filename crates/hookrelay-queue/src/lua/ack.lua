@@ -18,19 +18,25 @@
 --       keeps a busy endpoint's slot without a claim round trip but never jumps the queue,
 --       26 the activity field a success counts in ("" to count nothing: webhook tests),
 --       27 activity retention (s), 28 retention (s) of a succeeded delivery, 29 of a
---       failed one.
+--       failed one, 30 the attempt's summary field when it succeeded (then ARGV[5] is ""
+--       and the attempt is the record's field `a<n>`, not an entry of the attempts list).
 -- Returns {1 settled / 0 not held, {id, raw, endpoint, deleted} or {}, dead reason or ""}.
 local now = redis_now()
 local id = ARGV[2]
 local e = endpoint(ARGV[3], 13)
 local retention = tonumber(ARGV[10])
-if redis.call('RPUSH', KEYS[11], ARGV[5]) > tonumber(ARGV[14]) then
+if ARGV[30] ~= '' then
+  redis.call('HSET', KEYS[10], 'a' .. ARGV[6], ARGV[30])
+elseif redis.call('RPUSH', KEYS[11], ARGV[5]) > tonumber(ARGV[14]) then
   redis.call('LTRIM', KEYS[11], -tonumber(ARGV[14]), -1)
 end
 -- The holder is "<worker>#<attempt>": an ack settles only the attempt it ran, so a late or
 -- repeated ack can never settle a later attempt of the same delivery.
 if redis.call('HGET', KEYS[HOLDERS], id) ~= ARGV[1] .. '#' .. ARGV[6] then
   redis.call('EXPIRE', KEYS[11], retention)
+  if ARGV[30] ~= '' and redis.call('TTL', KEYS[10]) < 0 then
+    redis.call('EXPIRE', KEYS[10], retention)
+  end
   return {0, {}, ''}
 end
 local status, next_at, next_raw, last_error = ARGV[4], ARGV[7], ARGV[8], ARGV[11]
@@ -79,9 +85,19 @@ elseif verdict == 'gone' then
     disable(e, now, 'the receiver answered 410 Gone', nil, ARGV[23], ARGV[24])
   end
 end
-redis.call('HSET', KEYS[10], 'status', status, 'attempts', ARGV[6], 'updated_at', now,
-  'next_attempt_at', next_at, 'last_error', last_error, 'last_status_code', ARGV[12],
-  'response', ARGV[13])
+-- Fields without a value are left out, so that the record stays small.
+local set, unset = {'status', status, 'attempts', ARGV[6], 'updated_at', now}, {}
+for _, kv in ipairs({{'next_attempt_at', next_at}, {'last_error', last_error},
+    {'last_status_code', ARGV[12]}, {'response', ARGV[13]}}) do
+  if kv[2] == '' then
+    table.insert(unset, kv[1])
+  else
+    table.insert(set, kv[1])
+    table.insert(set, kv[2])
+  end
+end
+redis.call('HSET', KEYS[10], unpack(set))
+if #unset > 0 then redis.call('HDEL', KEYS[10], unpack(unset)) end
 -- A finished delivery is kept for its outcome's retention.
 if status == 'succeeded' then
   retention = tonumber(ARGV[28])
@@ -89,7 +105,11 @@ elseif status == 'failed' then
   retention = tonumber(ARGV[29])
 end
 redis.call('EXPIRE', KEYS[10], retention)
-redis.call('EXPIRE', KEYS[11], retention)
+-- A first attempt that succeeded left no attempts list (attempt numbers go on across
+-- redeliveries, so any earlier attempt means a number above 1).
+if ARGV[30] == '' or ARGV[6] ~= '1' then
+  redis.call('EXPIRE', KEYS[11], retention)
+end
 if ARGV[26] ~= '' then
   local field
   if status == 'succeeded' then

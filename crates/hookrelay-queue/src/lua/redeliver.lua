@@ -4,7 +4,7 @@
 --       16 the event's payload (used when ARGV[7] is "1": on one Redis; a cluster keeps it
 --       apart, in the event's slot).
 -- ARGV: 1 job JSON, 2 now (ms), 3 endpoint id, 4 default cap, 5 retention (s) of a delivery
---       that is not finished, 6 how long the payload is kept (s), 7 "1" when KEYS[16] is used
+--       that is not finished, 6 how long the payload is kept (s), 7 "1" when KEYS[16] is used, 8 delivery id
 -- Returns 1 queued, 0 still queued, -1 no such delivery, -2 webhook deleted.
 local status = redis.call('HGET', KEYS[10], 'status')
 if not status then return -1 end
@@ -16,7 +16,7 @@ redis.call('EXPIRE', KEYS[10], tonumber(ARGV[5]))
 if ARGV[7] == '1' then
   redis.call('EXPIRE', KEYS[16], tonumber(ARGV[6]), 'GT')
 end
-redis.call('ZREM', KEYS[11], redis.call('HGET', KEYS[10], 'id'))
+redis.call('ZREM', KEYS[11], ARGV[8])
 redis.call('LPUSH', e.ready, ARGV[1])
 if refresh(e, redis_now(), tonumber(ARGV[4])).joined then signal() end
 return 1
