@@ -12,11 +12,10 @@
 //!
 //! | field | meaning |
 //! | --- | --- |
-//! | `project`, `webhook`, `endpoint`, `event`, `event_id`, `kind` | what it is (set at enqueue; `id` too in records of earlier versions) |
+//! | `project`, `webhook`, `event`, `event_id`, `kind` | what it is (set at enqueue; `kind` only for a webhook test; `id`, `endpoint` and `attempts` too in records of earlier versions: the endpoint is the webhook's id, or the test's own) |
 //! | `status` | `pending`, `retrying`, `succeeded` or `failed` |
-//! | `attempts` | the number of the last attempt made |
 //! | `created_at`, `updated_at`, `next_attempt_at` | ms since the epoch (`next_attempt_at` absent when none is due) |
-//! | `last_error`, `last_status_code` | of the last attempt |
+//! | `last_error`, `last_status_code` | of the last attempt (no status code when it succeeded: its summary has it) |
 //! | `a<n>` | attempt n, when it succeeded: `<started ms>,<duration ms>,<status code>,<worker>,<body cut: 0/1>,<body>` |
 //! | `response` | the last answer, for webhook tests only (deliveries keep answers of failed attempts in their attempts list) |
 //! | `job` | webhook tests only: the job as first enqueued (secrets inside: never shown); a delivery of an event is rendered again from the event's payload (`PartitionKeys::payload`), stored once per event. Records written before that have it too |
@@ -46,7 +45,8 @@ pub struct DeliveryView {
     pub project: String,
     /// Webhook name, if the delivery belongs to a saved webhook.
     pub webhook: Option<String>,
-    /// The endpoint whose queue it waits in (none in records written before endpoints).
+    /// The endpoint whose queue it waits in, as records of earlier versions kept it (none
+    /// now: a delivery's endpoint is its webhook's id, a test's its own).
     pub endpoint: Option<String>,
     /// Event name.
     pub event: String,
@@ -86,16 +86,10 @@ pub(crate) fn record_fields(
     let mut fields = serde_json::json!([
         "project",
         job.project,
-        "endpoint",
-        job.endpoint,
         "event",
         job.event,
-        "kind",
-        job.kind.as_str(),
         "status",
         DeliveryStatus::Pending.as_str(),
-        "attempts",
-        "0",
         "created_at",
         now.to_string(),
         "updated_at",
@@ -104,7 +98,10 @@ pub(crate) fn record_fields(
         now.to_string(),
     ]);
     if let Some(list) = fields.as_array_mut() {
+        // A delivery is the kind a record without `kind` has.
+        let kind = (job.kind != DeliveryKind::Delivery).then_some(job.kind.as_str());
         let optional = [
+            ("kind", kind),
             ("webhook", job.webhook.as_deref()),
             ("event_id", event_id),
             ("job", raw),
@@ -210,12 +207,15 @@ pub(crate) fn view_from_fields(
             .get("status")
             .and_then(|s| DeliveryStatus::parse(s))
             .unwrap_or(DeliveryStatus::Pending),
-        attempts: all,
+        attempts: all.clone(),
         created_at_ms: num("created_at").unwrap_or_default(),
         updated_at_ms: num("updated_at").unwrap_or_default(),
         next_attempt_at_ms: num("next_attempt_at"),
         last_error: non_empty(&fields, "last_error"),
-        last_status_code: num("last_status_code").and_then(|c| u16::try_from(c).ok()),
+        // A successful last attempt has its status code in its summary only.
+        last_status_code: num("last_status_code")
+            .and_then(|c| u16::try_from(c).ok())
+            .or_else(|| all.last().and_then(|a| a.status_code)),
         response: non_empty(&fields, "response").and_then(|r| serde_json::from_str(&r).ok()),
         job: non_empty(&fields, "job"),
         id: id.to_owned(),

@@ -86,9 +86,13 @@ elseif verdict == 'gone' then
   end
 end
 -- Fields without a value are left out, so that the record stays small.
-local set, unset = {'status', status, 'attempts', ARGV[6], 'updated_at', now}, {}
+-- A successful attempt's status code is in its summary field.
+local code = ARGV[12]
+if ARGV[30] ~= '' then code = '' end
+-- (`attempts`, the last attempt's number, was a field of earlier versions' records.)
+local set, unset = {'status', status, 'updated_at', now}, {'attempts'}
 for _, kv in ipairs({{'next_attempt_at', next_at}, {'last_error', last_error},
-    {'last_status_code', ARGV[12]}, {'response', ARGV[13]}}) do
+    {'last_status_code', code}, {'response', ARGV[13]}}) do
   if kv[2] == '' then
     table.insert(unset, kv[1])
   else
@@ -97,7 +101,7 @@ for _, kv in ipairs({{'next_attempt_at', next_at}, {'last_error', last_error},
   end
 end
 redis.call('HSET', KEYS[10], unpack(set))
-if #unset > 0 then redis.call('HDEL', KEYS[10], unpack(unset)) end
+redis.call('HDEL', KEYS[10], unpack(unset))
 -- A finished delivery is kept for its outcome's retention.
 if status == 'succeeded' then
   retention = tonumber(ARGV[28])
