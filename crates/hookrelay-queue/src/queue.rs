@@ -198,7 +198,15 @@ pub struct Queue {
     disable_after: Duration,
     /// Why an endpoint failing for `disable_after` is disabled (built once, not per ack).
     disable_reason: String,
+    /// Event payloads larger than this are stored compressed (0: never).
+    compress_above: usize,
 }
+
+/// The first bytes of every zstd frame: a stored payload that starts with them is
+/// compressed (JSON never starts with them).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+/// The most a compressed payload may expand to when read back.
+const MAX_PAYLOAD_BYTES: usize = 64 * 1024 * 1024;
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -229,6 +237,7 @@ impl Queue {
             endpoint_concurrency: 64,
             disable_after: Duration::ZERO,
             disable_reason: String::new(),
+            compress_above: 1024,
         }
         .with_disable_after(Duration::from_secs(5 * 24 * 3600)))
     }
@@ -247,6 +256,25 @@ impl Queue {
             human_duration(self.disable_after)
         );
         self
+    }
+
+    /// Event payloads larger than `bytes` are stored compressed (zstd); 0: never.
+    pub fn with_payload_compression(mut self, bytes: usize) -> Self {
+        self.compress_above = bytes;
+        self
+    }
+
+    /// What is stored of an event payload: the JSON, or its zstd frame when it is larger
+    /// than the threshold and compressing makes it smaller.
+    fn stored_payload<'a>(&self, json: &'a str) -> std::borrow::Cow<'a, [u8]> {
+        if self.compress_above > 0
+            && json.len() > self.compress_above
+            && let Ok(packed) = zstd::bulk::compress(json.as_bytes(), 3)
+            && packed.len() < json.len()
+        {
+            return std::borrow::Cow::Owned(packed);
+        }
+        std::borrow::Cow::Borrowed(json.as_bytes())
     }
 
     /// How long records are kept.
@@ -344,10 +372,23 @@ impl Queue {
         event_id: &str,
     ) -> Result<Option<String>, QueueError> {
         let mut conn = self.conn.clone();
-        Ok(redis::cmd("GET")
+        let stored: Option<Vec<u8>> = redis::cmd("GET")
             .arg(self.keys.payload(project, event_id))
             .query_async(&mut conn)
-            .await?)
+            .await?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        let bytes = if stored.starts_with(&ZSTD_MAGIC) {
+            zstd::bulk::decompress(&stored, MAX_PAYLOAD_BYTES).map_err(|e| {
+                QueueError::Protocol(format!("stored payload does not decompress: {e}"))
+            })?
+        } else {
+            stored
+        };
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| QueueError::Protocol("stored payload is not UTF-8".into()))
     }
 
     fn retention_secs(&self) -> u64 {
@@ -432,7 +473,7 @@ impl Queue {
             if let Some((id, json)) = payload {
                 let _: () = redis::cmd("SET")
                     .arg(self.keys.payload(project, id))
-                    .arg(json)
+                    .arg(self.stored_payload(json).as_ref())
                     .arg("EX")
                     .arg(self.longest_retention_secs())
                     .query_async(&mut conn)
@@ -492,7 +533,12 @@ impl Queue {
             .arg(self.retention_secs())
             .arg(now)
             .arg(self.endpoint_concurrency)
-            .arg(payload.map(|(_, json)| json).unwrap_or(""))
+            .arg(
+                payload
+                    .map(|(_, json)| self.stored_payload(json))
+                    .unwrap_or_default()
+                    .as_ref(),
+            )
             .arg(self.longest_retention_secs());
         for d in deliveries {
             let job = &d.job;

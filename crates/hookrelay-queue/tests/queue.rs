@@ -574,3 +574,44 @@ async fn a_delivery_id_naming_another_key_is_simply_not_found() {
         .unwrap();
     assert!(both[0].is_none() && both[1].is_some() && both[2].is_none());
 }
+
+#[tokio::test]
+async fn a_large_payload_is_stored_compressed_and_read_back_whole() {
+    let (server, queue) = setup().await;
+    let queue = queue.with_payload_compression(1024);
+    let small = r#"{"id":"e-small","data":{"n":1}}"#.to_owned();
+    let large = format!(
+        r#"{{"id":"e-large","data":{{"text":"{}"}}}}"#,
+        "a model version was released for review; ".repeat(100)
+    );
+    for (id, json) in [("e-small", &small), ("e-large", &large)] {
+        let ds = vec![NewDelivery {
+            job: job(&format!("d-{id}")),
+            event_id: Some(id.into()),
+            keep_job: false,
+        }];
+        queue
+            .enqueue("p", None, "{}", Some((id, json.as_str())), &ds)
+            .await
+            .unwrap();
+    }
+    let mut c = server.connection();
+    let keys = Keys::new("t");
+    let raw_small: Vec<u8> = c.get(keys.payload("p", "e-small")).unwrap();
+    let raw_large: Vec<u8> = c.get(keys.payload("p", "e-large")).unwrap();
+    assert_eq!(
+        raw_small,
+        small.as_bytes(),
+        "small payloads stay plain JSON"
+    );
+    assert_eq!(&raw_large[..4], &[0x28, 0xb5, 0x2f, 0xfd], "a zstd frame");
+    assert!(
+        raw_large.len() * 4 < large.len(),
+        "{} B stored for {} B",
+        raw_large.len(),
+        large.len()
+    );
+    assert_eq!(queue.payload("p", "e-small").await.unwrap(), Some(small));
+    assert_eq!(queue.payload("p", "e-large").await.unwrap(), Some(large));
+    assert_eq!(queue.payload("p", "none").await.unwrap(), None);
+}

@@ -201,6 +201,7 @@ pub(crate) fn configure_queue(queue: Queue, s: &Settings) -> Queue {
     queue
         .with_retention(s.retention)
         .with_outcome_retentions(s.retention_succeeded, s.retention_failed)
+        .with_payload_compression(s.payload_compress)
         .with_endpoint_concurrency(s.endpoint_concurrency)
         .with_disable_after(s.disable_after)
 }

@@ -106,6 +106,11 @@ pub const SPECS: &[Spec] = &[
         false,
         "how long failed deliveries are kept (0: retention_secs)",
     ),
+    spec(
+        "payload_compress_bytes",
+        false,
+        "stored event payloads larger than this are compressed (0: never)",
+    ),
     spec("body_limit_bytes", false, "largest API request body"),
     spec(
         "max_response_body_bytes",
@@ -150,6 +155,8 @@ pub struct Settings {
     pub retention_succeeded: Duration,
     /// How long a delivery that failed is kept.
     pub retention_failed: Duration,
+    /// Stored event payloads larger than this are compressed (0: never).
+    pub payload_compress: usize,
     pub body_limit: usize,
     pub max_response_body: usize,
     pub shutdown_timeout: Duration,
@@ -204,6 +211,7 @@ struct Raw {
     retention_secs: i64,
     retention_succeeded_secs: i64,
     retention_failed_secs: i64,
+    payload_compress_bytes: i64,
     body_limit_bytes: i64,
     max_response_body_bytes: i64,
     shutdown_timeout_ms: i64,
@@ -225,6 +233,7 @@ const INTEGER_KEYS: &[&str] = &[
     "retention_secs",
     "retention_succeeded_secs",
     "retention_failed_secs",
+    "payload_compress_bytes",
     "body_limit_bytes",
     "max_response_body_bytes",
     "shutdown_timeout_ms",
@@ -579,6 +588,13 @@ impl Settings {
             outcome_retention("retention_succeeded_secs", raw.retention_succeeded_secs)?;
         let retention_failed =
             outcome_retention("retention_failed_secs", raw.retention_failed_secs)?;
+        let payload_compress = in_range(
+            o,
+            "payload_compress_bytes",
+            raw.payload_compress_bytes,
+            0,
+            64 * 1024 * 1024,
+        )? as usize;
         let body_limit = in_range(
             o,
             "body_limit_bytes",
@@ -651,6 +667,7 @@ impl Settings {
             shown("retention_secs", retention_secs.to_string()),
             shown("retention_succeeded_secs", retention_succeeded.to_string()),
             shown("retention_failed_secs", retention_failed.to_string()),
+            shown("payload_compress_bytes", payload_compress.to_string()),
             shown("body_limit_bytes", body_limit.to_string()),
             shown("max_response_body_bytes", max_response_body.to_string()),
             shown("shutdown_timeout_ms", shutdown_ms.to_string()),
@@ -676,6 +693,7 @@ impl Settings {
             retention: Duration::from_secs(retention_secs as u64),
             retention_succeeded: Duration::from_secs(retention_succeeded),
             retention_failed: Duration::from_secs(retention_failed),
+            payload_compress,
             body_limit: body_limit as usize,
             max_response_body: max_response_body as usize,
             shutdown_timeout: Duration::from_millis(shutdown_ms as u64),
