@@ -615,3 +615,72 @@ async fn a_large_payload_is_stored_compressed_and_read_back_whole() {
     assert_eq!(queue.payload("p", "e-large").await.unwrap(), Some(large));
     assert_eq!(queue.payload("p", "none").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_record_of_the_earlier_format_is_read_and_settled() {
+    let (server, queue) = setup().await;
+    // What earlier versions wrote: every field, empty ones too, the attempts list with each
+    // attempt's whole answer, and the job waiting in its endpoint's queue.
+    let j = job("old-1");
+    let mut c = server.connection();
+    let _: () = redis::cmd("HSET")
+        .arg("t:delivery:old-1")
+        .arg(&[
+            ("id", "old-1"),
+            ("project", "p"),
+            ("webhook", "w"),
+            ("endpoint", "ep-test"),
+            ("event", "e"),
+            ("event_id", ""),
+            ("kind", "delivery"),
+            ("status", "retrying"),
+            ("attempts", "1"),
+            ("created_at", "1796187110000"),
+            ("updated_at", "1796187110100"),
+            ("next_attempt_at", "1796187110100"),
+            ("last_error", "HTTP 500"),
+            ("last_status_code", "500"),
+            ("response", ""),
+        ])
+        .query(&mut c)
+        .unwrap();
+    let old_attempt = serde_json::json!({"attempt": 1, "started_at": "2026-12-02T04:51:50.100Z",
+        "duration_ms": 4, "status_code": 500, "error": "HTTP 500",
+        "response": {"status_code": 500, "headers": {"x": "y"}, "body": "busy", "body_truncated": false},
+        "worker": "old-worker"});
+    let _: () = c
+        .rpush("t:delivery:old-1:attempts", old_attempt.to_string())
+        .unwrap();
+    let mut second = j.clone();
+    second.attempt = 2;
+    let _: () = c.lpush(READY, second.encode()).unwrap();
+    let _: () = c.zadd(RING, "ep-test", 1).unwrap();
+
+    let before = queue.delivery("old-1").await.unwrap().expect("read back");
+    assert_eq!(before.status, DeliveryStatus::Retrying);
+    assert_eq!(before.attempts.len(), 1);
+    assert_eq!(before.attempts[0].response.as_ref().unwrap().body, "busy");
+    assert_eq!(before.endpoint.as_deref(), Some("ep-test"));
+
+    let claimed = queue
+        .claim("w2", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(claimed.jobs.len(), 1);
+    assert!(ack_success(&queue, "w2", &second).await);
+    let after = queue.delivery("old-1").await.unwrap().expect("read back");
+    assert_eq!(after.status, DeliveryStatus::Succeeded);
+    let codes: Vec<Option<u16>> = after.attempts.iter().map(|a| a.status_code).collect();
+    assert_eq!(codes, [Some(500), Some(200)], "{after:?}");
+    assert_eq!(after.last_status_code, Some(200));
+    assert_eq!(after.last_error, None);
+    // The fields the new format leaves out are gone; the record stays compact.
+    let fields: Vec<String> = c.hkeys("t:delivery:old-1").unwrap();
+    assert!(!fields.contains(&"attempts".to_owned()), "{fields:?}");
+    let encoding: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg("t:delivery:old-1")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(encoding, "listpack");
+}
