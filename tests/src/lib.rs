@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-pub use hookrelay_testkit::{RedisServer, free_port, wait_until};
+pub use backing::RedisServer;
+pub use hookrelay_testkit::{free_port, wait_until};
+pub mod backing;
 pub mod support;
 use serde_json::Value;
 
@@ -106,7 +108,15 @@ impl Env {
     /// Settings for a test against `redis`: fast retries, a short recovery timeout, loopback
     /// allowed as a target.
     pub fn new(redis: &RedisServer) -> Self {
-        Self::for_url(&redis.url())
+        let env = Self::for_url(&redis.url());
+        if redis.is_cluster() {
+            env.set("HOOKRELAY_REDIS_CLUSTER", "true").set(
+                "HOOKRELAY_PARTITIONS",
+                &backing::CLUSTER_PARTITIONS.to_string(),
+            )
+        } else {
+            env
+        }
     }
 
     /// The same settings against the Redis at `url` (a Redis Cluster's seed nodes too).

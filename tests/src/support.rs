@@ -15,9 +15,10 @@ use serde_json::Value;
 
 use crate::{Api, Env, Process, RedisServer, binary, wait_until};
 
-/// The key schema of every test instance (`Env::new` sets the prefix `hr`).
+/// The key schema of every test instance (`Env::new` sets the prefix `hr`), in the mode the
+/// tests run in (one Redis or a cluster).
 pub fn keys() -> Keys {
-    Keys::new("hr")
+    crate::backing::keys()
 }
 
 /// Whether a process runs: it exists and is not a zombie waiting to be reaped.
@@ -101,37 +102,37 @@ impl QueueDepths {
 /// Reads the sizes of the queue's keys: ready and scheduled jobs summed over every
 /// endpoint queue.
 pub fn queue_depths(redis: &RedisServer) -> QueueDepths {
-    let part = keys().partition(0);
     let mut c = redis.connection();
-    let sum = |c: &mut redis::Connection, pattern: String, cmd: &str| -> usize {
+    let sum = |c: &mut crate::backing::Conn, pattern: String, cmd: &str| -> usize {
         let found: Vec<String> = redis::cmd("KEYS").arg(pattern).query(c).unwrap();
         found
             .iter()
             .map(|k| redis::cmd(cmd).arg(k).query::<usize>(c).unwrap())
             .sum()
     };
-    let endpoint_keys = part.endpoint("*");
-    let ready = sum(&mut c, endpoint_keys.ready, "LLEN");
-    let scheduled = sum(&mut c, endpoint_keys.scheduled, "ZCARD");
-    let (inflight, holders, leases, dead): (usize, usize, usize, usize) = redis::pipe()
-        .cmd("HLEN")
-        .arg(part.inflight())
-        .cmd("HLEN")
-        .arg(part.holders())
-        .cmd("ZCARD")
-        .arg(part.leases())
-        .cmd("LLEN")
-        .arg(part.dead())
-        .query(&mut c)
-        .unwrap();
-    QueueDepths {
-        ready,
-        scheduled,
-        inflight,
-        holders,
-        leases,
-        dead,
+    let mut total = QueueDepths::default();
+    for p in 0..keys().partitions() {
+        let part = keys().partition(p);
+        let endpoint_keys = part.endpoint("*");
+        total.ready += sum(&mut c, endpoint_keys.ready, "LLEN");
+        total.scheduled += sum(&mut c, endpoint_keys.scheduled, "ZCARD");
+        let (inflight, holders, leases, dead): (usize, usize, usize, usize) = redis::pipe()
+            .cmd("HLEN")
+            .arg(part.inflight())
+            .cmd("HLEN")
+            .arg(part.holders())
+            .cmd("ZCARD")
+            .arg(part.leases())
+            .cmd("LLEN")
+            .arg(part.dead())
+            .query(&mut c)
+            .unwrap();
+        total.inflight += inflight;
+        total.holders += holders;
+        total.leases += leases;
+        total.dead += dead;
     }
+    total
 }
 
 /// The `status` field of each delivery record, in one pipelined round trip (missing → "").

@@ -297,8 +297,11 @@ async fn a_job_carrying_more_than_thirty_seconds_is_cut_to_thirty() {
         "request": {"url": rx.url("/"), "headers": [], "secrets": [], "timeout_secs": 45, "body": "{}"}
     });
     let mut c = redis.connection();
+    let k = hookrelay_tests::support::keys();
+    // An id without a partition is in partition 0.
+    let part = k.partition(0);
     let _: () = redis::cmd("HSET")
-        .arg("hr:delivery:hand-made")
+        .arg(k.delivery("hand-made"))
         .arg(&[
             "id",
             "hand-made",
@@ -313,10 +316,10 @@ async fn a_job_carrying_more_than_thirty_seconds_is_cut_to_thirty() {
         .unwrap();
     let _: () = redis::pipe()
         .cmd("LPUSH")
-        .arg("hr:{q0}:ep:hand-made-endpoint:ready")
+        .arg(part.endpoint("hand-made-endpoint").ready)
         .arg(job.to_string())
         .cmd("ZADD")
-        .arg("hr:{q0}:ring")
+        .arg(part.ring())
         .arg(0)
         .arg("hand-made-endpoint")
         .query(&mut c)
@@ -582,7 +585,7 @@ async fn recover_reads_only_its_webhooks_failures_in_pages_and_reports_progress(
     let ttl = |id: &str| -> i64 {
         let mut c = redis.connection();
         redis::cmd("TTL")
-            .arg(format!("hr:delivery:{id}"))
+            .arg(hookrelay_tests::support::keys().delivery(id))
             .query(&mut c)
             .unwrap()
     };
@@ -631,7 +634,7 @@ async fn recover_reads_only_its_webhooks_failures_in_pages_and_reports_progress(
         let mut c = redis.connection();
         ids.iter().cloned().partition(|id| {
             let w: String = redis::cmd("HGET")
-                .arg(format!("hr:delivery:{id}"))
+                .arg(hookrelay_tests::support::keys().delivery(id))
                 .arg("webhook")
                 .query(&mut c)
                 .unwrap();

@@ -479,6 +479,9 @@ async fn a_worker_killed_with_slots_held_gives_them_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_in_the_old_queue_layout_are_delivered_after_the_upgrade() {
+    if hookrelay_tests::backing::skip_on_cluster("the old layout only ever existed on one Redis") {
+        return;
+    }
     let redis = RedisServer::start();
     let env = Env::new(&redis);
     let api_proc = env.spawn("api").await;

@@ -54,8 +54,9 @@ pub enum EnqueueOutcome {
     Enqueued(String),
     /// The event id was seen before; here is the answer given then. Nothing was enqueued.
     Duplicate(String),
-    /// The event id is being published by another call right now (its deliveries span
-    /// partitions and are not all in yet). Nothing was enqueued; try again shortly.
+    /// The event id is being published by another call that has not answered within a few
+    /// seconds (its deliveries span partitions and are not all in yet). Nothing was
+    /// enqueued; try again shortly.
     InProgress,
 }
 
@@ -64,6 +65,8 @@ pub enum EnqueueOutcome {
 const PENDING: &str = "pending";
 /// How long a pending mark stays when its publisher dies before finishing (s).
 const PENDING_SECS: u64 = 30;
+/// How long a second call with the same event id waits for the first one's answer.
+const PENDING_WAIT: Duration = Duration::from_secs(5);
 
 /// One claimed job: the id Redis read from it and its raw bytes (which may turn out not to
 /// be a job this build can run; the id is what the dead list needs then).
@@ -451,22 +454,31 @@ impl Queue {
         let mut conn = self.conn.clone();
         let event_key = event_id.map(|id| self.keys.event(project, id));
         if let Some(key) = &event_key {
-            let (set, existing): (Option<String>, Option<String>) = redis::pipe()
-                .cmd("SET")
-                .arg(key)
-                .arg(PENDING)
-                .arg("NX")
-                .arg("EX")
-                .arg(PENDING_SECS)
-                .cmd("GET")
-                .arg(key)
-                .query_async(&mut conn)
-                .await?;
-            if set.is_none() {
-                return Ok(match existing {
-                    Some(stored) if stored != PENDING => EnqueueOutcome::Duplicate(stored),
-                    _ => EnqueueOutcome::InProgress,
-                });
+            // Mark the event id pending. Another call holding the mark is waited for (a
+            // few seconds): its answer is the answer; if it gave up, this call goes on.
+            let deadline = tokio::time::Instant::now() + PENDING_WAIT;
+            loop {
+                let (set, existing): (Option<String>, Option<String>) = redis::pipe()
+                    .cmd("SET")
+                    .arg(key)
+                    .arg(PENDING)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(PENDING_SECS)
+                    .cmd("GET")
+                    .arg(key)
+                    .query_async(&mut conn)
+                    .await?;
+                match existing {
+                    _ if set.is_some() => break,
+                    Some(stored) if stored != PENDING => {
+                        return Ok(EnqueueOutcome::Duplicate(stored));
+                    }
+                    _ if tokio::time::Instant::now() >= deadline => {
+                        return Ok(EnqueueOutcome::InProgress);
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(10)).await,
+                }
             }
         }
         let result = async {
