@@ -9,7 +9,7 @@ use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// The content type of the exposition (OpenMetrics text, which Prometheus reads).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -36,52 +36,57 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("hookrelay");
-        let m = Self {
-            events_published: Counter::default(),
-            events_duplicate: Counter::default(),
-            deliveries_enqueued: Counter::default(),
-            tests_enqueued: Counter::default(),
-            redeliveries: Counter::default(),
-            responses: Family::default(),
-            registry: Registry::default(),
-            extra: Mutex::new(Vec::new()),
-        };
-        registry.register(
+        let mut counter =
+            |name: &str, help: &str| registered(&mut registry, name, help, Counter::default());
+        let events_published = counter(
             "events_published",
             "Events published through this process (duplicates excluded)",
-            m.events_published.clone(),
         );
-        registry.register(
+        let events_duplicate = counter(
             "events_duplicate",
             "Events whose id had been published before; nothing was enqueued",
-            m.events_duplicate.clone(),
         );
-        registry.register(
+        let deliveries_enqueued = counter(
             "deliveries_enqueued",
             "Deliveries enqueued by event fan-out in this process",
-            m.deliveries_enqueued.clone(),
         );
-        registry.register(
+        let tests_enqueued = counter(
             "tests_enqueued",
             "Webhook test deliveries enqueued by this process",
-            m.tests_enqueued.clone(),
         );
-        registry.register(
+        let redeliveries = counter(
             "redeliveries",
             "Finished deliveries queued again (redeliver and recover)",
-            m.redeliveries.clone(),
         );
+        let responses: Family<ClassLabel, Counter> = Family::default();
         // Every class shows from the start, so a rate over it never starts from nothing.
         for class in CLASSES {
-            let _ = m.responses.get_or_create(&vec![("class", class)]);
+            let _ = responses.get_or_create(&vec![("class", class)]);
         }
-        registry.register(
+        let responses = registered(
+            &mut registry,
             "http_responses",
             "HTTP answers of this process by status class",
-            m.responses.clone(),
+            responses,
         );
-        Self { registry, ..m }
+        Self {
+            events_published,
+            events_duplicate,
+            deliveries_enqueued,
+            tests_enqueued,
+            redeliveries,
+            responses,
+            registry,
+            extra: Mutex::new(Vec::new()),
+        }
     }
+}
+
+/// Registers `metric` in `registry` under `name` with `help`, and returns it for recording:
+/// the registry keeps a clone, which shares its values.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 impl Metrics {
