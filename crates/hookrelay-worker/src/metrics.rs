@@ -12,7 +12,7 @@ use hookrelay_core::webhook::Format;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -95,69 +95,71 @@ fn format_label(format: &str) -> Labels {
 }
 
 static METRICS: LazyLock<WorkerMetrics> = LazyLock::new(|| {
-    let response_seconds: Family<Labels, Histogram> =
-        Family::new_with_constructor(|| Histogram::new(RESPONSE_BUCKETS));
-    let m = WorkerMetrics {
-        deliveries: Family::default(),
-        attempts: Family::default(),
-        retries: Family::default(),
-        deferrals: Family::default(),
-        response_seconds,
-        delivered_seconds: Histogram::new(DELIVERED_BUCKETS),
-        registry: Registry::default(),
-    };
+    let mut registry = Registry::with_prefix("hookrelay");
+    let mut counters =
+        |name: &str, help: &str| registered(&mut registry, name, help, Family::default());
+    let deliveries = counters(
+        "deliveries",
+        "Deliveries finished, by outcome and body format",
+    );
+    let attempts = counters(
+        "delivery_attempts",
+        "Delivery attempts made, by result and body format",
+    );
+    let retries = counters(
+        "retries_scheduled",
+        "Failed attempts followed by a scheduled retry, by body format",
+    );
+    let deferrals = counters(
+        "deferrals",
+        "Claimed deliveries put off without an attempt, by cause",
+    );
+    let response_seconds: Family<Labels, Histogram> = registered(
+        &mut registry,
+        "receiver_response_seconds",
+        "Time from sending a delivery to the receiver's answer, by body format",
+        Family::new_with_constructor(|| Histogram::new(RESPONSE_BUCKETS)),
+    );
+    let delivered_seconds = registered(
+        &mut registry,
+        "publish_to_delivered_seconds",
+        "Time from publishing an event to its successful delivery",
+        Histogram::new(DELIVERED_BUCKETS),
+    );
     for format in Format::ALL {
         let f = format.as_str();
         for outcome in [Outcome::Succeeded, Outcome::Failed] {
-            let _ = m.deliveries.get_or_create(&outcome_labels(f, outcome));
+            let _ = deliveries.get_or_create(&outcome_labels(f, outcome));
         }
         for result in ["success", "failure"] {
-            let _ = m.attempts.get_or_create(&vec![
+            let _ = attempts.get_or_create(&vec![
                 ("format", f.to_owned()),
                 ("result", result.to_owned()),
             ]);
         }
-        let _ = m.retries.get_or_create(&format_label(f));
-        let _ = m.response_seconds.get_or_create(&format_label(f));
+        let _ = retries.get_or_create(&format_label(f));
+        let _ = response_seconds.get_or_create(&format_label(f));
     }
     for cause in DeferCause::ALL {
-        let _ = m
-            .deferrals
-            .get_or_create(&vec![("cause", cause.as_str().to_owned())]);
+        let _ = deferrals.get_or_create(&vec![("cause", cause.as_str().to_owned())]);
     }
-    let mut r = Registry::with_prefix("hookrelay");
-    r.register(
-        "deliveries",
-        "Deliveries finished, by outcome and body format",
-        m.deliveries.clone(),
-    );
-    r.register(
-        "delivery_attempts",
-        "Delivery attempts made, by result and body format",
-        m.attempts.clone(),
-    );
-    r.register(
-        "retries_scheduled",
-        "Failed attempts followed by a scheduled retry, by body format",
-        m.retries.clone(),
-    );
-    r.register(
-        "deferrals",
-        "Claimed deliveries put off without an attempt, by cause",
-        m.deferrals.clone(),
-    );
-    r.register(
-        "receiver_response_seconds",
-        "Time from sending a delivery to the receiver's answer, by body format",
-        m.response_seconds.clone(),
-    );
-    r.register(
-        "publish_to_delivered_seconds",
-        "Time from publishing an event to its successful delivery",
-        m.delivered_seconds.clone(),
-    );
-    WorkerMetrics { registry: r, ..m }
+    WorkerMetrics {
+        deliveries,
+        attempts,
+        retries,
+        deferrals,
+        response_seconds,
+        delivered_seconds,
+        registry,
+    }
 });
+
+/// Registers `metric` in `registry` under `name` with `help`, and returns it for recording:
+/// the registry keeps a clone, which shares its values.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
 
 fn outcome_labels(format: &str, outcome: Outcome) -> Labels {
     vec![
