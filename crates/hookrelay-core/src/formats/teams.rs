@@ -85,15 +85,36 @@ mod tests {
     use super::super::testing::{body, event, parse};
     use crate::webhook::Format;
 
-    /// Publishes `data` as event `bb.issue.create` and compares the card with `card`.
-    fn check(data: &str, card: &str) {
+    /// Publishes `data` as event `bb.issue.create` and compares the card with a schema 1.2
+    /// Adaptive Card holding `blocks`, then the event's name in small print, and, when given,
+    /// `actions`.
+    fn check(data: &str, blocks: &str, actions: Option<&str>) {
         let got = body(Format::Teams, &event("bb.issue.create", parse(data)));
+        let mut blocks = parse(blocks);
+        if let Some(list) = blocks.as_array_mut() {
+            list.push(serde_json::json!({
+                "type": "TextBlock",
+                "text": "bb.issue.create",
+                "size": "Small",
+                "isSubtle": true,
+                "wrap": true,
+            }));
+        }
+        let mut card = serde_json::json!({
+            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+            "type": "AdaptiveCard",
+            "version": "1.2",
+            "body": blocks,
+        });
+        if let Some(actions) = actions {
+            card["actions"] = parse(actions);
+        }
         let expected = serde_json::json!({
             "type": "message",
             "attachments": [{
                 "contentType": "application/vnd.microsoft.card.adaptive",
                 "contentUrl": null,
-                "content": parse(card),
+                "content": card,
             }],
         });
         assert_eq!(got, expected, "{data}");
@@ -103,46 +124,32 @@ mod tests {
     fn messages() {
         check(
             r#"{"level": "WARN", "title": "Bytebase: slow task", "description": "Task 3 is slow", "link": "https://bb.example.com/issue/1"}"#,
-            r#"{
-              "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-              "type": "AdaptiveCard",
-              "version": "1.2",
-              "body": [
-                {"type": "TextBlock", "text": "Bytebase: slow task", "size": "Large", "weight": "Bolder", "wrap": true},
-                {"type": "TextBlock", "text": "WARN", "weight": "Bolder", "color": "Warning", "spacing": "None"},
-                {"type": "TextBlock", "text": "Task 3 is slow", "wrap": true},
-                {"type": "TextBlock", "text": "bb.issue.create", "size": "Small", "isSubtle": true, "wrap": true}
-              ],
-              "actions": [{"type": "Action.OpenUrl", "title": "Open", "url": "https://bb.example.com/issue/1"}]
-            }"#,
+            r#"[
+              {"type": "TextBlock", "text": "Bytebase: slow task", "size": "Large", "weight": "Bolder", "wrap": true},
+              {"type": "TextBlock", "text": "WARN", "weight": "Bolder", "color": "Warning", "spacing": "None"},
+              {"type": "TextBlock", "text": "Task 3 is slow", "wrap": true}
+            ]"#,
+            Some(
+                r#"[{"type": "Action.OpenUrl", "title": "Open", "url": "https://bb.example.com/issue/1"}]"#,
+            ),
         );
         check(
             r#"{"title": "Plain", "description": "no level", "link": "example link"}"#,
-            r#"{
-              "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-              "type": "AdaptiveCard",
-              "version": "1.2",
-              "body": [
-                {"type": "TextBlock", "text": "Plain", "size": "Large", "weight": "Bolder", "wrap": true},
-                {"type": "TextBlock", "text": "no level", "wrap": true},
-                {"type": "TextBlock", "text": "example link", "wrap": true, "isSubtle": true},
-                {"type": "TextBlock", "text": "bb.issue.create", "size": "Small", "isSubtle": true, "wrap": true}
-              ]
-            }"#,
+            r#"[
+              {"type": "TextBlock", "text": "Plain", "size": "Large", "weight": "Bolder", "wrap": true},
+              {"type": "TextBlock", "text": "no level", "wrap": true},
+              {"type": "TextBlock", "text": "example link", "wrap": true, "isSubtle": true}
+            ]"#,
+            None,
         );
         check(
             r#"{"level": "ERROR"}"#,
-            r#"{
-              "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-              "type": "AdaptiveCard",
-              "version": "1.2",
-              "body": [
-                {"type": "TextBlock", "text": "bb.issue.create: model model-1", "size": "Large", "weight": "Bolder", "wrap": true},
-                {"type": "TextBlock", "text": "ERROR", "weight": "Bolder", "color": "Attention", "spacing": "None"},
-                {"type": "TextBlock", "text": "Event bb.issue.create for model model-1 in project proj.", "wrap": true},
-                {"type": "TextBlock", "text": "bb.issue.create", "size": "Small", "isSubtle": true, "wrap": true}
-              ]
-            }"#,
+            r#"[
+              {"type": "TextBlock", "text": "bb.issue.create: model model-1", "size": "Large", "weight": "Bolder", "wrap": true},
+              {"type": "TextBlock", "text": "ERROR", "weight": "Bolder", "color": "Attention", "spacing": "None"},
+              {"type": "TextBlock", "text": "Event bb.issue.create for model model-1 in project proj.", "wrap": true}
+            ]"#,
+            None,
         );
     }
 }
