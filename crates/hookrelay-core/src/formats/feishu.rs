@@ -74,55 +74,63 @@ mod tests {
     use super::super::testing::{body, event, parse};
     use crate::webhook::Format;
 
-    /// Publishes `data` as event `bb.issue.create` and compares the whole message.
-    fn check(data: &str, expected: &str) {
+    /// Publishes `data` as event `bb.issue.create` and compares the whole message with an
+    /// interactive card of header colour `template`, header title `title` and `elements`.
+    fn check(data: &str, template: &str, title: &str, elements: &str) {
         let got = body(Format::Feishu, &event("bb.issue.create", parse(data)));
-        assert_eq!(got, parse(expected), "{data}");
+        let expected = serde_json::json!({
+            "msg_type": "interactive",
+            "card": {
+                "config": {"wide_screen_mode": true},
+                "header": {
+                    "template": template,
+                    "title": {"tag": "plain_text", "content": title},
+                },
+                "elements": parse(elements),
+            },
+        });
+        assert_eq!(got, expected, "{data}");
     }
 
     #[test]
     fn messages() {
         check(
             r#"{"level": "ERROR", "title": "Bytebase: issue failed", "description": "Task **3** failed", "link": "https://bb.example.com/issue/1"}"#,
-            r#"{"msg_type": "interactive", "card": {
-                "config": {"wide_screen_mode": true},
-                "header": {"template": "red", "title": {"tag": "plain_text", "content": "Bytebase: issue failed"}},
-                "elements": [
-                  {"tag": "div", "text": {"tag": "lark_md", "content": "Task **3** failed"}},
-                  {"tag": "action", "actions": [{"tag": "button", "text": {"tag": "plain_text", "content": "Open"}, "type": "primary", "url": "https://bb.example.com/issue/1"}]},
-                  {"tag": "note", "elements": [{"tag": "plain_text", "content": "ERROR · bb.issue.create"}]}
-                ]}}"#,
+            "red",
+            "Bytebase: issue failed",
+            r#"[
+              {"tag": "div", "text": {"tag": "lark_md", "content": "Task **3** failed"}},
+              {"tag": "action", "actions": [{"tag": "button", "text": {"tag": "plain_text", "content": "Open"}, "type": "primary", "url": "https://bb.example.com/issue/1"}]},
+              {"tag": "note", "elements": [{"tag": "plain_text", "content": "ERROR · bb.issue.create"}]}
+            ]"#,
         );
         check(
             r#"{"level": "WARN", "title": "Slow", "description": "took long", "link": "example link"}"#,
-            r#"{"msg_type": "interactive", "card": {
-                "config": {"wide_screen_mode": true},
-                "header": {"template": "orange", "title": {"tag": "plain_text", "content": "Slow"}},
-                "elements": [
-                  {"tag": "div", "text": {"tag": "lark_md", "content": "took long"}},
-                  {"tag": "div", "text": {"tag": "plain_text", "content": "example link"}},
-                  {"tag": "note", "elements": [{"tag": "plain_text", "content": "WARN · bb.issue.create"}]}
-                ]}}"#,
+            "orange",
+            "Slow",
+            r#"[
+              {"tag": "div", "text": {"tag": "lark_md", "content": "took long"}},
+              {"tag": "div", "text": {"tag": "plain_text", "content": "example link"}},
+              {"tag": "note", "elements": [{"tag": "plain_text", "content": "WARN · bb.issue.create"}]}
+            ]"#,
         );
         check(
             "{}",
-            r#"{"msg_type": "interactive", "card": {
-                "config": {"wide_screen_mode": true},
-                "header": {"template": "blue", "title": {"tag": "plain_text", "content": "bb.issue.create: model model-1"}},
-                "elements": [
-                  {"tag": "div", "text": {"tag": "lark_md", "content": "Event bb.issue.create for model model-1 in project proj."}},
-                  {"tag": "note", "elements": [{"tag": "plain_text", "content": "bb.issue.create"}]}
-                ]}}"#,
+            "blue",
+            "bb.issue.create: model model-1",
+            r#"[
+              {"tag": "div", "text": {"tag": "lark_md", "content": "Event bb.issue.create for model model-1 in project proj."}},
+              {"tag": "note", "elements": [{"tag": "plain_text", "content": "bb.issue.create"}]}
+            ]"#,
         );
         check(
             r#"{"level": "SUCCESS", "title": "ok", "description": "d"}"#,
-            r#"{"msg_type": "interactive", "card": {
-                "config": {"wide_screen_mode": true},
-                "header": {"template": "green", "title": {"tag": "plain_text", "content": "ok"}},
-                "elements": [
-                  {"tag": "div", "text": {"tag": "lark_md", "content": "d"}},
-                  {"tag": "note", "elements": [{"tag": "plain_text", "content": "SUCCESS · bb.issue.create"}]}
-                ]}}"#,
+            "green",
+            "ok",
+            r#"[
+              {"tag": "div", "text": {"tag": "lark_md", "content": "d"}},
+              {"tag": "note", "elements": [{"tag": "plain_text", "content": "SUCCESS · bb.issue.create"}]}
+            ]"#,
         );
     }
 }
