@@ -60,6 +60,21 @@ pub async fn command_stats(conn: &mut MultiplexedConnection) -> anyhow::Result<C
         .collect())
 }
 
+/// `INFO commandstats` of every server, added up command by command.
+pub async fn command_stats_all(
+    conns: &mut [MultiplexedConnection],
+) -> anyhow::Result<CommandStats> {
+    let mut total = CommandStats::new();
+    for conn in conns {
+        for (name, s) in command_stats(conn).await? {
+            let t = total.entry(name).or_default();
+            t.calls += s.calls;
+            t.usec += s.usec;
+        }
+    }
+    Ok(total)
+}
+
 /// What happened between two readings, command by command (commands not called are left
 /// out).
 pub fn diff(before: &CommandStats, after: &CommandStats) -> CommandStats {

@@ -141,6 +141,9 @@ pub struct Stack {
     pub conn: MultiplexedConnection,
     /// A connection that reaches every key, on one Redis or a cluster.
     pub keyed: RedisConn,
+    /// A connection to each server: the one Redis, or every master of a cluster (for their
+    /// own accounting, added up).
+    pub node_conns: Vec<MultiplexedConnection>,
     /// The key schema of this stack.
     pub keys: Keys,
     /// Declared last so that it is dropped last, after the processes that use it.
@@ -183,11 +186,14 @@ impl Stack {
         let mut conn = client.get_multiplexed_async_connection().await?;
         let redis_pid = redisinfo::server_pid(&mut conn).await?;
         let mut cluster_pids = Vec::new();
+        let mut node_conns = vec![conn.clone()];
         if let Backing::Cluster(c) = &redis {
+            node_conns.clear();
             for port in c.master_ports() {
                 let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
                 let mut node = client.get_multiplexed_async_connection().await?;
                 cluster_pids.push(redisinfo::server_pid(&mut node).await?);
+                node_conns.push(node);
             }
         }
         let keyed = RedisConn::open(&url, cluster.is_some()).await?;
@@ -222,6 +228,7 @@ impl Stack {
             cluster_pids,
             conn,
             keyed,
+            node_conns,
             keys,
             redis,
         })

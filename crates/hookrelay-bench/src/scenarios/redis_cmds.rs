@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::load::publish_closed;
 use crate::monitor::{Monitor, Seen};
 use crate::procstat::cpu_secs;
-use crate::redisinfo::{CommandStats, command_stats, diff};
+use crate::redisinfo::{CommandStats, command_stats_all, diff};
 use crate::report::Table;
 use crate::scenarios::{Opts, count, setup, wait_delivered};
 
@@ -66,31 +66,45 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
     );
     let mut s = setup(opts, bin).await?;
     let conn = &mut s.stack.conn.clone();
+    // On a cluster: every master's counters, added up.
+    let mut nodes = s.stack.node_conns.clone();
+    let redis_pids: Vec<u32> = if s.stack.cluster_pids.is_empty() {
+        vec![s.stack.redis_pid]
+    } else {
+        s.stack.cluster_pids.clone()
+    };
+    let redis_cpu = || redis_pids.iter().map(|p| cpu_secs(*p)).sum::<f64>();
 
-    let s0 = command_stats(conn).await?;
+    let s0 = command_stats_all(&mut nodes).await?;
     let published = publish_closed(&s.api, n, opts.clients).await;
-    let s1 = command_stats(conn).await?;
-    let redis_cpu0 = cpu_secs(s.stack.redis_pid);
+    let s1 = command_stats_all(&mut nodes).await?;
+    let redis_cpu0 = redis_cpu();
     s.stack.start_workers(opts.workers).await?;
     wait_delivered(&s.sink, published.accepted).await;
-    let s2 = command_stats(conn).await?;
-    let redis_cpu1 = cpu_secs(s.stack.redis_pid);
+    let s2 = command_stats_all(&mut nodes).await?;
+    let redis_cpu1 = redis_cpu();
     tokio::time::sleep(IDLE).await;
-    let s3 = command_stats(conn).await?;
+    let s3 = command_stats_all(&mut nodes).await?;
 
     // The MONITOR sample: a tenth of the events (at most 1,000), publish and drain apart,
-    // in the same shape as the measured run.
+    // in the same shape as the measured run (one server: MONITOR sees one node only, so a
+    // cluster is not sampled).
     let m = (n / 10).clamp(10, 1_000);
     s.stack.stop_workers();
-    let port = redis_port(&s.stack.redis_url());
-    let mon = Monitor::start(port).await?;
-    let sample = publish_closed(&s.api, m, opts.clients).await;
-    let seen_publish = seen_without_bench(mon.finish(conn).await?);
-    let mon = Monitor::start(port).await?;
-    let base = s.sink.count();
-    s.stack.start_workers(opts.workers).await?;
-    wait_delivered(&s.sink, base + sample.accepted).await;
-    let seen_deliver = seen_without_bench(mon.finish(conn).await?);
+    let (seen_publish, seen_deliver, sampled) = if opts.cluster {
+        (Seen::default(), Seen::default(), 0)
+    } else {
+        let port = redis_port(&s.stack.redis_url());
+        let mon = Monitor::start(port).await?;
+        let sample = publish_closed(&s.api, m, opts.clients).await;
+        let seen_publish = seen_without_bench(mon.finish(conn).await?);
+        let mon = Monitor::start(port).await?;
+        let base = s.sink.count();
+        s.stack.start_workers(opts.workers).await?;
+        wait_delivered(&s.sink, base + sample.accepted).await;
+        let seen_deliver = seen_without_bench(mon.finish(conn).await?);
+        (seen_publish, seen_deliver, sample.accepted)
+    };
 
     let publish = without_bench(diff(&s0, &s1));
     let deliver = without_bench(diff(&s1, &s2));
@@ -116,13 +130,13 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
     ]);
     t.row([
         "round trips (commands sent by a client, MONITOR sample)".to_owned(),
-        per(round_trips(&seen_publish), sample.accepted),
-        per(round_trips(&seen_deliver), sample.accepted),
+        per(round_trips(&seen_publish), sampled),
+        per(round_trips(&seen_deliver), sampled),
     ]);
     t.row([
         "commands run inside scripts (MONITOR sample)".to_owned(),
-        per(inner(&seen_publish), sample.accepted),
-        per(inner(&seen_deliver), sample.accepted),
+        per(inner(&seen_publish), sampled),
+        per(inner(&seen_deliver), sampled),
     ]);
     t.row([
         "script calls (EVALSHA)".to_owned(),
