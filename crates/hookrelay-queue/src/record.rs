@@ -192,6 +192,10 @@ pub(crate) fn view_from_fields(
         }
     }
     all.sort_by_key(|a| a.attempt);
+    // A successful last attempt has its status code in its summary only.
+    let last_status_code = non_empty(&fields, "last_status_code")
+        .and_then(|c| c.parse::<u16>().ok())
+        .or_else(|| all.last().and_then(|a| a.status_code));
     let num = |name: &str| non_empty(&fields, name).and_then(|v| v.parse::<i64>().ok());
     Some(DeliveryView {
         project: non_empty(&fields, "project").unwrap_or_default(),
@@ -207,15 +211,12 @@ pub(crate) fn view_from_fields(
             .get("status")
             .and_then(|s| DeliveryStatus::parse(s))
             .unwrap_or(DeliveryStatus::Pending),
-        attempts: all.clone(),
+        attempts: all,
         created_at_ms: num("created_at").unwrap_or_default(),
         updated_at_ms: num("updated_at").unwrap_or_default(),
         next_attempt_at_ms: num("next_attempt_at"),
         last_error: non_empty(&fields, "last_error"),
-        // A successful last attempt has its status code in its summary only.
-        last_status_code: num("last_status_code")
-            .and_then(|c| u16::try_from(c).ok())
-            .or_else(|| all.last().and_then(|a| a.status_code)),
+        last_status_code,
         response: non_empty(&fields, "response").and_then(|r| serde_json::from_str(&r).ok()),
         job: non_empty(&fields, "job"),
         id: id.to_owned(),
