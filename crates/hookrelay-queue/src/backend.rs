@@ -85,19 +85,22 @@ impl HeldJobs {
 
     /// Takes a claimed job on: decodes it and marks it held. `Err` with the reason when this
     /// build cannot run it (bytes that are not UTF-8 JSON, an unknown version, missing
-    /// fields, an id that does not read the same in Lua and in Rust): the caller moves it to
-    /// the dead list.
+    /// fields, an id that does not read the same in Lua and in Rust, an id that names another
+    /// partition than the one it waits in): the caller moves it to the dead list.
     pub fn accept(&self, claimed: &ClaimedJob) -> Result<Job, String> {
         match Job::decode(&claimed.raw) {
-            Ok(mut job) if job.id == claimed.id => {
+            Ok(job) if job.id != claimed.id => Err(format!(
+                "ambiguous id: read as {:?} by the queue and {:?} by the worker",
+                claimed.id, job.id
+            )),
+            Ok(_) if claimed.misplaced.is_some() => {
+                Err(claimed.misplaced.clone().unwrap_or_default())
+            }
+            Ok(mut job) => {
                 job.endpoint.clone_from(&claimed.endpoint);
                 self.insert(&job.id, &claimed.endpoint, claimed.deleted);
                 Ok(job)
             }
-            Ok(job) => Err(format!(
-                "ambiguous id: read as {:?} by the queue and {:?} by the worker",
-                claimed.id, job.id
-            )),
             Err(e) => Err(e.to_string()),
         }
     }
@@ -268,27 +271,20 @@ impl Fetcher {
 
     /// Buffers a claimed job, or moves it to the dead list when this build cannot run it
     /// (bytes that are not UTF-8 JSON, an unknown version, missing fields, an id that does
-    /// not read the same in Lua and in Rust).
+    /// not read the same in Lua and in Rust, an id that names another partition).
     async fn take(&mut self, claimed: ClaimedJob) {
-        let reason = match Job::decode(&claimed.raw) {
-            Ok(mut job) if job.id == claimed.id => {
-                job.endpoint.clone_from(&claimed.endpoint);
-                self.held
-                    .insert(&job.id, &claimed.endpoint, claimed.deleted);
+        let reason = match self.held.accept(&claimed) {
+            Ok(job) => {
                 lock_buffer(&self.buffer).push_back(job);
                 return;
             }
-            Ok(job) => format!(
-                "ambiguous id: read as {:?} by the queue and {:?} by the worker",
-                claimed.id, job.id
-            ),
-            Err(e) => e.to_string(),
+            Err(reason) => reason,
         };
         tracing::error!(worker = %self.worker, delivery_id = %claimed.id, %reason, "job cannot be run by this build; moved to the dead list");
         loop {
             match self
                 .queue
-                .dead_letter(&self.worker, &claimed.id, &claimed.endpoint, &reason)
+                .dead_letter_claimed(&self.worker, &claimed, &reason)
                 .await
             {
                 Ok(true) => break,

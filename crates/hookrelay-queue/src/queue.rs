@@ -80,6 +80,12 @@ pub struct ClaimedJob {
     pub endpoint: String,
     /// Whether that endpoint's webhook was deleted: the job is only to be ended as failed.
     pub deleted: bool,
+    /// The partition it was claimed in.
+    pub partition: u32,
+    /// Why it cannot be run where it is, if so: its id names another partition than the
+    /// one it waits in (a job written by hand or by another producer), so its record and
+    /// acks would be looked for in the wrong place.
+    pub misplaced: Option<String>,
 }
 
 impl ClaimedJob {
@@ -720,11 +726,14 @@ impl Queue {
         while let (Some(id), Some(raw), Some(endpoint), Some(deleted)) =
             (it.next(), it.next(), it.next(), it.next())
         {
+            let id = String::from_utf8_lossy(&id).into_owned();
             jobs.push(ClaimedJob {
-                id: String::from_utf8_lossy(&id).into_owned(),
+                misplaced: self.misplaced(&id, p),
+                id,
                 raw,
                 endpoint: String::from_utf8_lossy(&endpoint).into_owned(),
                 deleted: deleted == b"1",
+                partition: p,
             });
         }
         Ok(Claimed {
@@ -836,12 +845,17 @@ impl Queue {
         let (settled, next, dead): (i64, Vec<Vec<u8>>, String) =
             inv.invoke_async(&mut conn).await?;
         let next = match <[Vec<u8>; 4]>::try_from(next) {
-            Ok([id, raw, endpoint, deleted]) => Some(ClaimedJob {
-                id: String::from_utf8_lossy(&id).into_owned(),
-                raw,
-                endpoint: String::from_utf8_lossy(&endpoint).into_owned(),
-                deleted: deleted == b"1",
-            }),
+            Ok([id, raw, endpoint, deleted]) => {
+                let id = String::from_utf8_lossy(&id).into_owned();
+                Some(ClaimedJob {
+                    misplaced: self.misplaced(&id, p),
+                    id,
+                    raw,
+                    endpoint: String::from_utf8_lossy(&endpoint).into_owned(),
+                    deleted: deleted == b"1",
+                    partition: p,
+                })
+            }
             Err(_) => None,
         };
         Ok(AckOutcome {
@@ -956,19 +970,62 @@ impl Queue {
         reason: &str,
     ) -> Result<bool, QueueError> {
         let p = self.keys.delivery_partition(id);
+        self.dead_letter_in(p, worker, id, endpoint, reason).await
+    }
+
+    /// [`Queue::dead_letter`] for a job as claimed, in the partition it was claimed in
+    /// (which its id may not name: then its record, elsewhere, is left alone).
+    pub async fn dead_letter_claimed(
+        &self,
+        worker: &str,
+        claimed: &ClaimedJob,
+        reason: &str,
+    ) -> Result<bool, QueueError> {
+        self.dead_letter_in(
+            claimed.partition,
+            worker,
+            &claimed.id,
+            &claimed.endpoint,
+            reason,
+        )
+        .await
+    }
+
+    async fn dead_letter_in(
+        &self,
+        p: u32,
+        worker: &str,
+        id: &str,
+        endpoint: &str,
+        reason: &str,
+    ) -> Result<bool, QueueError> {
+        let part = self.keys.partition(p);
+        let own_record = self.misplaced(id, p).is_none();
         let mut inv = self.invocation(&scripts::DEAD_LETTER, p);
-        inv.key(self.keys.delivery(id))
-            .key(self.keys.partition(p).endpoint_failed(endpoint));
+        inv.key(if own_record {
+            self.keys.delivery(id)
+        } else {
+            part.meta()
+        })
+        .key(part.endpoint_failed(endpoint));
         self.endpoint_keys(&mut inv, p, endpoint);
         inv.arg(worker)
             .arg(id)
             .arg(reason)
             .arg(endpoint)
             .arg(self.endpoint_concurrency)
-            .arg(self.retention_failed.as_secs().max(1));
+            .arg(self.retention_failed.as_secs().max(1))
+            .arg(if own_record { "1" } else { "0" });
         let mut conn = self.conn.clone();
         let moved: i64 = inv.invoke_async(&mut conn).await?;
         Ok(moved == 1)
+    }
+
+    /// Why a job with this id cannot run in partition `p`, when its id names another one.
+    fn misplaced(&self, id: &str, p: u32) -> Option<String> {
+        let named = self.keys.delivery_partition(id);
+        (named != p)
+            .then(|| format!("its id names partition {named}, but it waits in partition {p}"))
     }
 
     /// Removes a worker from the heartbeat set (graceful exit).

@@ -684,3 +684,34 @@ async fn a_record_of_the_earlier_format_is_read_and_settled() {
         .unwrap();
     assert_eq!(encoding, "listpack");
 }
+
+#[tokio::test]
+async fn a_job_whose_id_names_another_partition_goes_to_the_dead_list_where_it_waits() {
+    let server = RedisServer::start();
+    let keys = Keys::new("t").with_layout(4, false);
+    let queue = Queue::connect(&server.url(), keys.clone()).await.unwrap();
+    // A job written by hand into partition 2 whose id (no partition) names partition 0.
+    let part = keys.partition(2);
+    let mut c = server.connection();
+    let _: () = c
+        .lpush(part.endpoint("ep-test").ready, job("by-hand").encode())
+        .unwrap();
+    let _: () = c.zadd(part.ring(), "ep-test", 1).unwrap();
+    let claimed = queue
+        .claim("w1", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(claimed.jobs.len(), 1);
+    let j = &claimed.jobs[0];
+    assert_eq!(j.partition, 2);
+    let reason = j.misplaced.clone().expect("misplaced");
+    assert!(
+        reason.contains("partition 0") && reason.contains("partition 2"),
+        "{reason}"
+    );
+    assert!(queue.dead_letter_claimed("w1", j, &reason).await.unwrap());
+    let dead: Vec<String> = c.lrange(part.dead(), 0, -1).unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let inflight: usize = c.hlen(part.inflight()).unwrap();
+    assert_eq!(inflight, 0);
+}

@@ -332,12 +332,8 @@ impl Deliverer {
                     Err(reason) => {
                         tracing::error!(next_delivery_id = %claimed.id, %reason, "job cannot be run by this build; moved to the dead list");
                         let dead = with_redis("dead-letter", &claimed.id, || {
-                            self.queue.dead_letter(
-                                &self.worker,
-                                &claimed.id,
-                                &claimed.endpoint,
-                                &reason,
-                            )
+                            self.queue
+                                .dead_letter_claimed(&self.worker, &claimed, &reason)
                         })
                         .await;
                         if let Err(e) = dead {

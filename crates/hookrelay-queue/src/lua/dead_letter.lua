@@ -1,9 +1,11 @@
 -- Move a claimed job that this build cannot run to the dead list, with the reason, and mark
 -- its delivery record (if there is one) failed with that reason: recoverable like any
 -- other failed delivery.
--- KEYS: 1..9 partition, 10 record, 11 the endpoint's failed index, 12..15 endpoint.
+-- KEYS: 1..9 partition, 10 record (used when ARGV[7] is "1"), 11 the endpoint's failed
+--       index, 12..15 endpoint.
 -- ARGV: 1 worker, 2 id, 3 reason, 4 endpoint id, 5 default cap, 6 retention (s) of a
---       failed delivery
+--       failed delivery, 7 "1" when KEYS[10] is the job's record (not when its id names
+--       another partition, whose slot this script cannot reach)
 local now = redis_now()
 local mine = ARGV[1] .. '#'
 local id = ARGV[2]
@@ -15,7 +17,7 @@ if not held_by(holder, mine) or not raw then
 end
 redis.call('LPUSH', KEYS[DEAD], cjson.encode({reason = ARGV[3], at = now, id = id, raw = raw}))
 drop_inflight(e, id)
-if redis.call('EXISTS', KEYS[10]) == 1 then
+if ARGV[7] == '1' and redis.call('EXISTS', KEYS[10]) == 1 then
   redis.call('HSET', KEYS[10], 'status', 'failed', 'last_error', 'not runnable: ' .. ARGV[3],
     'updated_at', now, 'next_attempt_at', '')
   redis.call('EXPIRE', KEYS[10], tonumber(ARGV[6]))
