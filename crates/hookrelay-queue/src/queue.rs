@@ -142,7 +142,7 @@ pub struct Ack<'a> {
     /// endpoint is paused or disabled, and runs it first when it resumes).
     pub requeue_front: bool,
     /// Take the endpoint's next job in the same call, under this lease, when no other
-    /// endpoint is waiting for a turn (none: do not).
+    /// endpoint is waiting for a turn (none: do not; never with several partitions).
     pub take_next: Option<Duration>,
 }
 
@@ -832,7 +832,11 @@ impl Queue {
             .arg(&ack.job.project)
             .arg(ack.job.webhook.as_deref().unwrap_or(""))
             .arg(
+                // The script sees only its own partition's ring: with several partitions a
+                // busy endpoint would keep the slot while others elsewhere wait, so the slot
+                // goes back through a claim, which walks every partition.
                 ack.take_next
+                    .filter(|_| self.walk <= 1)
                     .map(|l| l.as_millis().to_string())
                     .unwrap_or_default(),
             )
