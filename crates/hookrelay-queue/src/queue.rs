@@ -726,15 +726,7 @@ impl Queue {
         while let (Some(id), Some(raw), Some(endpoint), Some(deleted)) =
             (it.next(), it.next(), it.next(), it.next())
         {
-            let id = String::from_utf8_lossy(&id).into_owned();
-            jobs.push(ClaimedJob {
-                misplaced: self.misplaced(&id, p),
-                id,
-                raw,
-                endpoint: String::from_utf8_lossy(&endpoint).into_owned(),
-                deleted: deleted == b"1",
-                partition: p,
-            });
+            jobs.push(self.claimed_job(p, [id, raw, endpoint, deleted]));
         }
         Ok(Claimed {
             jobs,
@@ -849,17 +841,7 @@ impl Queue {
         let (settled, next, dead): (i64, Vec<Vec<u8>>, String) =
             inv.invoke_async(&mut conn).await?;
         let next = match <[Vec<u8>; 4]>::try_from(next) {
-            Ok([id, raw, endpoint, deleted]) => {
-                let id = String::from_utf8_lossy(&id).into_owned();
-                Some(ClaimedJob {
-                    misplaced: self.misplaced(&id, p),
-                    id,
-                    raw,
-                    endpoint: String::from_utf8_lossy(&endpoint).into_owned(),
-                    deleted: deleted == b"1",
-                    partition: p,
-                })
-            }
+            Ok(fields) => Some(self.claimed_job(p, fields)),
             Err(_) => None,
         };
         Ok(AckOutcome {
@@ -1023,6 +1005,20 @@ impl Queue {
         let mut conn = self.conn.clone();
         let moved: i64 = inv.invoke_async(&mut conn).await?;
         Ok(moved == 1)
+    }
+
+    /// A job a script claimed in partition `p`, from the script's `id, raw, endpoint,
+    /// deleted` fields.
+    fn claimed_job(&self, p: u32, [id, raw, endpoint, deleted]: [Vec<u8>; 4]) -> ClaimedJob {
+        let id = String::from_utf8_lossy(&id).into_owned();
+        ClaimedJob {
+            misplaced: self.misplaced(&id, p),
+            id,
+            raw,
+            endpoint: String::from_utf8_lossy(&endpoint).into_owned(),
+            deleted: deleted == b"1",
+            partition: p,
+        }
     }
 
     /// Why a job with this id cannot run in partition `p`, when its id names another one.
