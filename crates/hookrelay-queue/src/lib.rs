@@ -2,7 +2,7 @@
 //!
 //! Each endpoint (webhook) has a queue of its own; workers serve the endpoints that may be
 //! served now in turn. Layout (see `hookrelay_core::keys::PartitionKeys` and the README's
-//! Redis table), every key under one hash tag:
+//! Redis table), every key of a partition under its hash tag (`{q<n>}`):
 //! - `ring` ZSET of endpoints with ready jobs that may be served now, by turn;
 //! - `timers` ZSET of endpoints to look at again at a time (retry due, pause or cooldown
 //!   over, rate-limit slot, lease deadline at the cap);

@@ -63,14 +63,21 @@ impl Queue {
             .invoke_async(&mut conn)
             .await?;
         if created == 1 {
-            // The projects set is in a slot of its own on a cluster: updated apart.
-            let _: i64 = redis::cmd("SADD")
-                .arg(keys.projects())
-                .arg(project)
-                .query_async(&mut conn)
-                .await?;
+            self.remember_project(project).await?;
         }
         Ok(created == 1)
+    }
+
+    /// Adds `project` to the projects set. The set is in a slot of its own on a cluster, so
+    /// the webhook scripts cannot update it: it is updated apart, after them.
+    async fn remember_project(&self, project: &str) -> Result<(), QueueError> {
+        let mut conn = self.connection();
+        let _: i64 = redis::cmd("SADD")
+            .arg(self.keys().projects())
+            .arg(project)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
     }
 
     /// One webhook's stored JSON.
@@ -181,11 +188,7 @@ impl Queue {
                 .query_async(&mut conn)
                 .await?;
             if left > 0 {
-                let _: i64 = redis::cmd("SADD")
-                    .arg(keys.projects())
-                    .arg(project)
-                    .query_async(&mut conn)
-                    .await?;
+                self.remember_project(project).await?;
             }
         }
         Ok(deleted >= 1)
