@@ -295,12 +295,14 @@ pub async fn enqueue_direct(
     let registry = Registry::new(&queue);
     let publisher = Publisher::new(queue, registry);
     let pad = "x".repeat(pad_bytes);
+    let project = hookrelay_core::ProjectName::parse(PROJECT)?;
     let start = Instant::now();
     let mut done = 0u64;
     let mut first_error = None;
     let mut results = futures::stream::iter(0..n)
         .map(|seq| {
             let publisher = publisher.clone();
+            let project = project.clone();
             let input = EventIn {
                 event: EVENT.to_owned(),
                 object_type: OBJECT_TYPE.to_owned(),
@@ -310,7 +312,7 @@ pub async fn enqueue_direct(
                 result: None,
                 id: None,
             };
-            async move { publisher.publish(PROJECT, input).await }
+            async move { publisher.publish(&project, input).await }
         })
         .buffer_unordered(concurrency.max(1));
     while let Some(r) = results.next().await {

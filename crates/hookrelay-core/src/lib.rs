@@ -12,6 +12,7 @@ pub mod event;
 pub mod formats;
 pub mod job;
 pub mod keys;
+pub mod names;
 pub mod retry;
 pub mod signing;
 pub mod target;
@@ -25,6 +26,7 @@ pub use error::FieldError;
 pub use event::Event;
 pub use job::{JOB_VERSION, Job};
 pub use keys::Keys;
+pub use names::{EventId, ProjectName, WebhookName};
 pub use webhook::{Format, Header, Webhook};
 
 /// `User-Agent` of every delivered request.

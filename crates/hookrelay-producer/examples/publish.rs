@@ -25,7 +25,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         arg(3, "deployment-1"),
     )
     .with_data(serde_json::json!({"request_id": "r-1", "status": "completed"}));
-    let answer = producer.publish_event(&arg(0, "demo"), event).await?;
+    let project = hookrelay_core::ProjectName::parse(arg(0, "demo"))?;
+    let answer = producer.publish_event(&project, event).await?;
     println!("{}", serde_json::to_string(&answer)?);
     for id in &answer.deliveries {
         if let Some(d) = producer.delivery(id).await? {

@@ -5,11 +5,13 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hookrelay_producer::ProducerError> {
+//! use hookrelay_core::ProjectName;
 //! use hookrelay_producer::{EventIn, Producer};
 //!
+//! let project = ProjectName::parse("demo")?;
 //! let producer = Producer::connect("redis://127.0.0.1:6379", "hookrelay").await?;
 //! let ids = producer
-//!     .publish("demo", EventIn::new("deployment_request_finished", "deployment", "deployment-1")
+//!     .publish(&project, EventIn::new("deployment_request_finished", "deployment", "deployment-1")
 //!         .with_data(serde_json::json!({"request_id": "r-1"})))
 //!     .await?;
 //! for id in &ids {
@@ -23,7 +25,7 @@
 
 use std::time::Duration;
 
-use hookrelay_core::Keys;
+use hookrelay_core::{EventId, Keys, ProjectName};
 use hookrelay_queue::{DeliveryView, Queue};
 
 use crate::error::ProducerError;
@@ -75,7 +77,7 @@ impl Producer {
     /// the delivery ids (empty when no webhook matches).
     pub async fn publish(
         &self,
-        project: &str,
+        project: &ProjectName,
         event: EventIn,
     ) -> Result<Vec<String>, ProducerError> {
         Ok(self.publish_event(project, event).await?.deliveries)
@@ -84,7 +86,7 @@ impl Producer {
     /// [`Producer::publish`], answering the event id too (`{"id", "deliveries"}`).
     pub async fn publish_event(
         &self,
-        project: &str,
+        project: &ProjectName,
         event: EventIn,
     ) -> Result<PublishAnswer, ProducerError> {
         self.publisher.publish(project, event).await
@@ -126,8 +128,8 @@ impl EventIn {
     }
 
     /// With this event id: publishing the same id again enqueues nothing.
-    pub fn with_id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
+    pub fn with_id(mut self, id: EventId) -> Self {
+        self.id = Some(id);
         self
     }
 }

@@ -12,8 +12,8 @@ use hookrelay_core::delivery::DeliveryKind;
 use hookrelay_core::formats;
 use hookrelay_core::job::{JobDecodeError, JobRequest};
 use hookrelay_core::time::{now_ms, rfc3339_ms};
-use hookrelay_core::webhook::{validate_label, validate_name};
-use hookrelay_core::{DeliveryStatus, Event, JOB_VERSION, Job, Webhook};
+use hookrelay_core::webhook::validate_label;
+use hookrelay_core::{DeliveryStatus, Event, EventId, JOB_VERSION, Job, ProjectName, Webhook};
 use hookrelay_queue::{DeliveryView, EnqueueOutcome, NewDelivery, Queue, RedeliverOutcome};
 use serde::{Deserialize, Serialize};
 
@@ -47,7 +47,7 @@ pub struct EventIn {
     /// Event id. Given, it makes publishing idempotent: the same id again gets the same
     /// answer and enqueues nothing. Generated (UUID v4) when absent.
     #[serde(default)]
-    pub id: Option<String>,
+    pub id: Option<EventId>,
 }
 
 /// The answer to a publish: `{"id": <event id>, "deliveries": [<delivery id>, …]}`.
@@ -104,7 +104,7 @@ impl Publisher {
     /// deliveries are in Redis when this returns.
     pub async fn publish(
         &self,
-        project: &str,
+        project: &ProjectName,
         input: EventIn,
     ) -> Result<PublishAnswer, ProducerError> {
         Ok(self.publish_detailed(project, input).await?.answer)
@@ -113,16 +113,18 @@ impl Publisher {
     /// [`Publisher::publish`], also telling whether the event id was a duplicate.
     pub async fn publish_detailed(
         &self,
-        project: &str,
+        project: &ProjectName,
         input: EventIn,
     ) -> Result<Published, ProducerError> {
-        validate_name("project", project)?;
         check_event(&input)?;
         let now = now_ms();
         let given_id = input.id.clone();
         let event = Event {
-            id: input.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-            project: project.to_owned(),
+            id: input
+                .id
+                .map(EventId::into_string)
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            project: project.to_string(),
             event: input.event,
             object_type: input.object_type,
             object_name: input.object_name,
@@ -182,7 +184,7 @@ impl Publisher {
             .await?
         {
             EnqueueOutcome::Enqueued(_) => {
-                tracing::debug!(project, event_id = %answer.id, deliveries = answer.deliveries.len(), "event published");
+                tracing::debug!(project = %project, event_id = %answer.id, deliveries = answer.deliveries.len(), "event published");
                 Ok(Published {
                     answer,
                     duplicate: false,
@@ -209,11 +211,10 @@ impl Publisher {
     /// its delivery record then has no webhook name.
     pub async fn test(
         &self,
-        project: &str,
+        project: &ProjectName,
         webhook: &Webhook,
         saved: bool,
     ) -> Result<String, ProducerError> {
-        validate_name("project", project)?;
         let now = now_ms();
         let event = formats::sample_event(webhook, project);
         let mut job = build_job(
@@ -246,12 +247,12 @@ impl Publisher {
 
     /// Queues one more attempt of a finished delivery. 404 when it does not exist in
     /// `project`, 409 while it is still pending or retrying. Returns the attempt number.
-    pub async fn redeliver(&self, project: &str, id: &str) -> Result<u32, ProducerError> {
+    pub async fn redeliver(&self, project: &ProjectName, id: &str) -> Result<u32, ProducerError> {
         let view = self
             .queue
             .delivery(id)
             .await?
-            .filter(|v| v.project == project)
+            .filter(|v| v.project == *project)
             .ok_or_else(|| delivery_not_found(id))?;
         let current = match &view.webhook {
             Some(name) => self.registry.get(project, name).await?,
@@ -265,7 +266,7 @@ impl Publisher {
     /// it is done.
     pub async fn start_recovery(
         &self,
-        project: &str,
+        project: &ProjectName,
         name: &str,
         since_ms: i64,
     ) -> Result<Recovery, ProducerError> {
@@ -277,7 +278,7 @@ impl Publisher {
         let (own, legacy) = self.queue.failed_counts(&current.id, since_ms).await?;
         Ok(Recovery {
             publisher: self.clone(),
-            project: project.to_owned(),
+            project: project.to_string(),
             webhook: current,
             counts: RecoverCounts {
                 total: own + legacy,
@@ -442,7 +443,7 @@ fn build_job(
         v: JOB_VERSION,
         id,
         kind,
-        project: project.to_owned(),
+        project: project.to_string(),
         webhook: Some(webhook.name.clone()),
         event: event.event.clone(),
         endpoint: webhook.id.clone(),
@@ -475,9 +476,6 @@ fn check_event(input: &EventIn) -> Result<(), ProducerError> {
     }
     if let Some(v) = &input.version {
         validate_label("version", v)?;
-    }
-    if let Some(id) = &input.id {
-        validate_label("id", id)?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hookrelay_core::ProjectName;
 use hookrelay_core::target::TargetPolicy;
 use hookrelay_core::webhook::{
     validate_events, validate_headers, validate_label, validate_name, validate_url,
@@ -47,7 +48,7 @@ struct Cached {
 #[derive(Clone)]
 pub struct Registry {
     queue: Queue,
-    cache: Arc<Mutex<HashMap<String, Cached>>>,
+    cache: Arc<Mutex<HashMap<ProjectName, Cached>>>,
 }
 
 fn new_version() -> String {
@@ -72,7 +73,11 @@ impl Registry {
     }
 
     /// Stores a new webhook. 409 when the name is taken in the project.
-    pub async fn create(&self, project: &str, webhook: &Webhook) -> Result<(), ProducerError> {
+    pub async fn create(
+        &self,
+        project: &ProjectName,
+        webhook: &Webhook,
+    ) -> Result<(), ProducerError> {
         let json = encode(webhook)?;
         let created = self
             .queue
@@ -95,7 +100,7 @@ impl Registry {
     /// enabled), or tells it the webhook is gone.
     async fn configure(
         &self,
-        project: &str,
+        project: &ProjectName,
         webhook: &Webhook,
         change: EndpointChange<'_>,
     ) -> Result<(), ProducerError> {
@@ -116,7 +121,7 @@ impl Registry {
     /// webhook as it is now, or `None` when it no longer exists.
     pub async fn mark_disabled(
         &self,
-        project: &str,
+        project: &ProjectName,
         name: &str,
         endpoint: &str,
     ) -> Result<Option<Webhook>, ProducerError> {
@@ -137,13 +142,17 @@ impl Registry {
     }
 
     /// One webhook, or `None`.
-    pub async fn get(&self, project: &str, name: &str) -> Result<Option<Webhook>, ProducerError> {
+    pub async fn get(
+        &self,
+        project: &ProjectName,
+        name: &str,
+    ) -> Result<Option<Webhook>, ProducerError> {
         Ok(self.get_raw(project, name).await?.map(|(w, _)| w))
     }
 
     async fn get_raw(
         &self,
-        project: &str,
+        project: &ProjectName,
         name: &str,
     ) -> Result<Option<(Webhook, String)>, ProducerError> {
         match self.queue.webhook_get(project, name).await? {
@@ -166,7 +175,7 @@ impl Registry {
     /// Parsed webhooks are kept in memory per project and read again only when their version
     /// token in Redis changed (every create, update and delete changes it), so a publish
     /// costs one small script call whatever the number of webhooks.
-    pub async fn list(&self, project: &str) -> Result<Arc<Vec<Webhook>>, ProducerError> {
+    pub async fn list(&self, project: &ProjectName) -> Result<Arc<Vec<Webhook>>, ProducerError> {
         let known = {
             let cache = self.lock_cache();
             cache.get(project).map(|c| {
@@ -193,7 +202,7 @@ impl Registry {
             match serde_json::from_str::<Webhook>(&raw) {
                 Ok(w) => hooks.push(w),
                 Err(e) => {
-                    tracing::error!(project, webhook = %name, error = %decode_error(&e), "stored webhook does not decode; skipped");
+                    tracing::error!(project = %project, webhook = %name, error = %decode_error(&e), "stored webhook does not decode; skipped");
                 }
             }
         }
@@ -217,7 +226,7 @@ impl Registry {
         Ok(hooks)
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<ProjectName, Cached>> {
         // The map is only ever replaced whole per entry: a panic elsewhere cannot corrupt it.
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -228,7 +237,7 @@ impl Registry {
     /// webhook, 409 when the new name is taken.
     pub async fn update<F>(
         &self,
-        project: &str,
+        project: &ProjectName,
         name: &str,
         mut change: F,
     ) -> Result<Webhook, ProducerError>
@@ -264,7 +273,7 @@ impl Registry {
 
     async fn replace(
         &self,
-        project: &str,
+        project: &ProjectName,
         name: &str,
         expected: &str,
         new: &Webhook,
@@ -278,7 +287,7 @@ impl Registry {
 
     /// Deletes a webhook; `false` when there was none. What waits in its queue ends as
     /// failed ("webhook deleted").
-    pub async fn delete(&self, project: &str, name: &str) -> Result<bool, ProducerError> {
+    pub async fn delete(&self, project: &ProjectName, name: &str) -> Result<bool, ProducerError> {
         let existing = self.get(project, name).await?;
         let deleted = self
             .queue
@@ -308,7 +317,7 @@ fn encode(webhook: &Webhook) -> Result<String, ProducerError> {
 }
 
 /// The 404 of a webhook that does not exist.
-pub fn not_found(project: &str, name: &str) -> ProducerError {
+pub fn not_found(project: &ProjectName, name: &str) -> ProducerError {
     ProducerError::NotFound(format!("webhook {name:?} not found in project {project:?}"))
 }
 

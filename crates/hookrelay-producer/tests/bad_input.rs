@@ -126,3 +126,29 @@ async fn bad_paths_and_query_strings_are_400_or_no_match() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_invalid_project_in_the_path_is_a_400_naming_it() {
+    let s = start().await;
+    for (method, path) in [
+        (Method::GET, "/v2.1/projects/bad%20name/webhooks"),
+        (Method::GET, "/v2.1/projects/a%2Fb/webhooks/w1"),
+        (Method::POST, "/v2.1/projects/bad%20name/events"),
+        (Method::GET, "/v2.1/projects/bad%20name/deliveries"),
+        (
+            Method::GET,
+            "/v2.1/projects/bad%20name/webhooks/w1/recoveries/r1",
+        ),
+    ] {
+        let a = s
+            .raw(method.clone(), path, Some(AUTH), b"{}".to_vec())
+            .await;
+        assert_eq!(a.status, 400, "{method} {path}: {}", a.text);
+        assert_eq!(a.body["field"], "project", "{method} {path}: {}", a.text);
+        assert!(
+            a.error().contains("may contain only letters"),
+            "{method} {path}: {}",
+            a.text
+        );
+    }
+}

@@ -43,16 +43,16 @@ async fn every_change_through_any_process_is_seen_at_once() {
     let server = RedisServer::start();
     let a = Registry::new(&Queue::connect(&server.url(), Keys::new("c")).await.unwrap());
     let b = Registry::new(&Queue::connect(&server.url(), Keys::new("c")).await.unwrap());
-    assert!(b.list("p").await.unwrap().is_empty());
+    assert!(b.list(&p()).await.unwrap().is_empty());
 
-    a.create("p", &hook("one", "http://example.com/1"))
+    a.create(&p(), &hook("one", "http://example.com/1"))
         .await
         .unwrap();
-    assert_eq!(b.list("p").await.unwrap().len(), 1);
+    assert_eq!(b.list(&p()).await.unwrap().len(), 1);
     // Served from memory now, and still right.
-    assert_eq!(b.list("p").await.unwrap()[0].url, "http://example.com/1");
+    assert_eq!(b.list(&p()).await.unwrap()[0].url, "http://example.com/1");
 
-    a.update("p", "one", |w| {
+    a.update(&p(), "one", |w| {
         Ok(Webhook {
             url: "http://example.com/changed".into(),
             ..w.clone()
@@ -61,15 +61,15 @@ async fn every_change_through_any_process_is_seen_at_once() {
     .await
     .unwrap();
     assert_eq!(
-        b.list("p").await.unwrap()[0].url,
+        b.list(&p()).await.unwrap()[0].url,
         "http://example.com/changed"
     );
 
-    a.create("p", &hook("two", "http://example.com/2"))
+    a.create(&p(), &hook("two", "http://example.com/2"))
         .await
         .unwrap();
     let names: Vec<String> = b
-        .list("p")
+        .list(&p())
         .await
         .unwrap()
         .iter()
@@ -77,9 +77,9 @@ async fn every_change_through_any_process_is_seen_at_once() {
         .collect();
     assert_eq!(names, ["one", "two"]);
 
-    a.delete("p", "one").await.unwrap();
+    a.delete(&p(), "one").await.unwrap();
     let names: Vec<String> = b
-        .list("p")
+        .list(&p())
         .await
         .unwrap()
         .iter()
@@ -90,5 +90,9 @@ async fn every_change_through_any_process_is_seen_at_once() {
     // Data lost (e.g. Redis restarted without persistence): nothing stale is served.
     let mut c = server.connection();
     let _: () = redis::cmd("FLUSHALL").query(&mut c).unwrap();
-    assert!(b.list("p").await.unwrap().is_empty());
+    assert!(b.list(&p()).await.unwrap().is_empty());
+}
+
+fn p() -> hookrelay_core::ProjectName {
+    hookrelay_core::ProjectName::parse("p").expect("a valid project name")
 }

@@ -94,7 +94,7 @@ enum Command {
 struct PublishArgs {
     /// Project.
     #[arg(long)]
-    project: String,
+    project: hookrelay_core::ProjectName,
     /// Event name.
     #[arg(long)]
     event: String,
@@ -115,7 +115,7 @@ struct PublishArgs {
     result: Option<String>,
     /// Event id: publishing the same id twice enqueues once.
     #[arg(long)]
-    id: Option<String>,
+    id: Option<hookrelay_core::EventId>,
 }
 
 fn init_logging(json: bool) {
@@ -216,11 +216,15 @@ fn announcer(queue: &Queue) -> hookrelay_worker::Announcer {
         let registry = registry.clone();
         let publisher = publisher.clone();
         Box::pin(async move {
-            if notice.project.is_empty() || notice.webhook.is_empty() {
+            // A notice of a job without a project or webhook (a test) has nothing to mark.
+            let Ok(project) = hookrelay_core::ProjectName::parse(notice.project.as_str()) else {
+                return Ok(());
+            };
+            if notice.webhook.is_empty() {
                 return Ok(());
             }
             let Some(webhook) = registry
-                .mark_disabled(&notice.project, &notice.webhook, &notice.endpoint)
+                .mark_disabled(&project, &notice.webhook, &notice.endpoint)
                 .await
                 .map_err(|e| e.to_string())?
             else {
@@ -228,10 +232,13 @@ fn announcer(queue: &Queue) -> hookrelay_worker::Announcer {
             };
             let since = notice.failing_since.unwrap_or(notice.at);
             let event = hookrelay_producer::EventIn {
-                id: Some(format!(
-                    "webhook-disabled-{}-{}",
-                    notice.endpoint, notice.at
-                )),
+                id: Some(
+                    hookrelay_core::EventId::parse(format!(
+                        "webhook-disabled-{}-{}",
+                        notice.endpoint, notice.at
+                    ))
+                    .map_err(|e| e.to_string())?,
+                ),
                 event: hookrelay_core::endpoint::WEBHOOK_DISABLED_EVENT.to_owned(),
                 object_type: "webhook".to_owned(),
                 object_name: webhook.name.clone(),
@@ -245,7 +252,7 @@ fn announcer(queue: &Queue) -> hookrelay_worker::Announcer {
                 result: None,
             };
             publisher
-                .publish(&notice.project, event)
+                .publish(&project, event)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())

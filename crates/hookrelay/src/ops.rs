@@ -15,7 +15,7 @@ use crate::settings::Settings;
 pub struct RecoverArgs {
     /// Project.
     #[arg(long)]
-    pub project: String,
+    pub project: hookrelay_core::ProjectName,
     /// Webhook name.
     #[arg(long)]
     pub webhook: String,
@@ -40,7 +40,7 @@ pub enum DeliveriesCommand {
     Get {
         /// Project.
         #[arg(long)]
-        project: String,
+        project: hookrelay_core::ProjectName,
         /// Delivery id.
         id: String,
     },
@@ -49,7 +49,7 @@ pub enum DeliveriesCommand {
     List {
         /// Project.
         #[arg(long)]
-        project: String,
+        project: hookrelay_core::ProjectName,
         /// Only this webhook's.
         #[arg(long)]
         webhook: Option<String>,
@@ -73,7 +73,7 @@ pub enum WebhooksCommand {
     List {
         /// Project.
         #[arg(long)]
-        project: String,
+        project: hookrelay_core::ProjectName,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,

@@ -118,7 +118,7 @@ pub(super) async fn require_token(
         let route = route.as_ref().map(MatchedPath::as_str).unwrap_or_default();
         let needed = required_role(req.method(), route);
         if *role < needed {
-            tracing::info!(project, token = %name, role = %role, needed = %needed, method = %req.method(), route, "request refused: role too weak");
+            tracing::info!(project = %project, token = %name, role = %role, needed = %needed, method = %req.method(), route, "request refused: role too weak");
             return ProducerError::Forbidden(format!(
                 "this token's role is {role}; this operation needs {needed}"
             ))

@@ -4,27 +4,27 @@
 
 use axum::routing::get;
 use axum::{Json, Router};
+use hookrelay_core::ProjectName;
 use hookrelay_core::token::Role;
 use serde::Serialize;
 
+use super::AppState;
 use super::auth::Caller;
 use super::extract::ApiPath;
-use super::{AppState, check_project};
 use crate::error::ProducerError;
 
 #[derive(Debug, Serialize)]
 struct CallerOut {
-    project: String,
+    project: ProjectName,
     role: Role,
     /// The project token's name; `None` for the global admin token.
     token: Option<String>,
 }
 
 async fn caller(
-    ApiPath(project): ApiPath<String>,
+    ApiPath(project): ApiPath<ProjectName>,
     caller: Caller,
 ) -> Result<Json<CallerOut>, ProducerError> {
-    check_project(&project)?;
     let role = caller.role();
     let token = match caller {
         Caller::Global => None,

@@ -5,14 +5,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hookrelay_core::ProjectName;
 use hookrelay_core::delivery::ResponseRecord;
 use hookrelay_core::time::rfc3339_ms;
 use hookrelay_core::{AttemptRecord, DeliveryKind, DeliveryStatus};
 use hookrelay_queue::DeliveryView;
 use serde::Serialize;
 
+use super::AppState;
 use super::extract::{ApiPath, ApiQuery};
-use super::{AppState, check_project};
 use crate::error::ProducerError;
 use crate::publisher::delivery_not_found;
 
@@ -86,9 +87,8 @@ pub(super) struct RedeliverOut {
 
 async fn get_one(
     State(state): State<AppState>,
-    ApiPath((project, id)): ApiPath<(String, String)>,
+    ApiPath((project, id)): ApiPath<(ProjectName, String)>,
 ) -> Result<Json<DeliveryOut>, ProducerError> {
-    check_project(&project)?;
     let view = state
         .queue()
         .delivery(&id)
@@ -169,10 +169,9 @@ impl ListFilter {
 
 async fn list(
     State(state): State<AppState>,
-    ApiPath(project): ApiPath<String>,
+    ApiPath(project): ApiPath<ProjectName>,
     ApiQuery(query): ApiQuery,
 ) -> Result<Json<Vec<DeliveryOut>>, ProducerError> {
-    check_project(&project)?;
     let filter = ListFilter::parse(&query)?;
     let page = if filter.is_empty() {
         filter.limit
@@ -209,12 +208,11 @@ async fn list(
 
 async fn redeliver(
     State(state): State<AppState>,
-    ApiPath((project, id)): ApiPath<(String, String)>,
+    ApiPath((project, id)): ApiPath<(ProjectName, String)>,
 ) -> Result<(StatusCode, Json<RedeliverOut>), ProducerError> {
-    check_project(&project)?;
     let attempt = state.publisher().redeliver(&project, &id).await?;
     state.metrics().redelivered(1);
-    tracing::info!(project, delivery_id = %id, attempt, "delivery queued again");
+    tracing::info!(project = %project, delivery_id = %id, attempt, "delivery queued again");
     Ok((
         StatusCode::ACCEPTED,
         Json(RedeliverOut {

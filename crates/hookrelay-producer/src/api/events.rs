@@ -5,18 +5,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
+use hookrelay_core::ProjectName;
 
+use super::AppState;
 use super::extract::{ApiJson, ApiPath};
-use super::{AppState, check_project};
 use crate::error::ProducerError;
 use crate::publisher::{EventIn, PublishAnswer};
 
 async fn publish(
     State(state): State<AppState>,
-    ApiPath(project): ApiPath<String>,
+    ApiPath(project): ApiPath<ProjectName>,
     ApiJson(input): ApiJson<EventIn>,
 ) -> Result<(StatusCode, Json<PublishAnswer>), ProducerError> {
-    check_project(&project)?;
     let published = state.publisher().publish_detailed(&project, input).await?;
     if published.duplicate {
         state.metrics().duplicate();

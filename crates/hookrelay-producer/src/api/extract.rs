@@ -13,6 +13,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use bytes::Bytes;
+use hookrelay_core::ProjectName;
 use serde::de::DeserializeOwned;
 
 use crate::error::ProducerError;
@@ -174,22 +175,82 @@ fn without_values(e: &serde_json::Error) -> String {
     out
 }
 
-/// Path parameters, with a JSON error when they do not decode.
+/// Path parameters, parsed into their types in path order (`ApiPath<ProjectName>`,
+/// `ApiPath<(ProjectName, String)>`): a validated name is checked here, once, with a JSON
+/// error naming it, so handlers never see an unchecked one.
 #[derive(Debug, Clone)]
 pub struct ApiPath<T>(pub T);
 
+/// One path segment's type.
+pub trait FromSegment: Sized {
+    /// Parses the (percent-decoded) segment.
+    fn from_segment(value: String) -> Result<Self, ProducerError>;
+}
+
+impl FromSegment for String {
+    fn from_segment(value: String) -> Result<Self, ProducerError> {
+        Ok(value)
+    }
+}
+
+impl FromSegment for ProjectName {
+    fn from_segment(value: String) -> Result<Self, ProducerError> {
+        Ok(ProjectName::parse(value)?)
+    }
+}
+
+/// The types a route's path parameters parse into: one segment, or a tuple of them.
+pub trait PathParams: Sized {
+    /// Parses the values in path order.
+    fn from_values(values: Vec<String>) -> Result<Self, ProducerError>;
+}
+
+fn wrong_count(want: usize, got: usize) -> ProducerError {
+    ProducerError::Internal(format!(
+        "the route has {got} path parameters where its handler takes {want}"
+    ))
+}
+
+impl<A: FromSegment> PathParams for A {
+    fn from_values(values: Vec<String>) -> Result<Self, ProducerError> {
+        let got = values.len();
+        let [a]: [String; 1] = values.try_into().map_err(|_| wrong_count(1, got))?;
+        A::from_segment(a)
+    }
+}
+
+impl<A: FromSegment, B: FromSegment> PathParams for (A, B) {
+    fn from_values(values: Vec<String>) -> Result<Self, ProducerError> {
+        let got = values.len();
+        let [a, b]: [String; 2] = values.try_into().map_err(|_| wrong_count(2, got))?;
+        Ok((A::from_segment(a)?, B::from_segment(b)?))
+    }
+}
+
+impl<A: FromSegment, B: FromSegment, C: FromSegment> PathParams for (A, B, C) {
+    fn from_values(values: Vec<String>) -> Result<Self, ProducerError> {
+        let got = values.len();
+        let [a, b, c]: [String; 3] = values.try_into().map_err(|_| wrong_count(3, got))?;
+        Ok((
+            A::from_segment(a)?,
+            B::from_segment(b)?,
+            C::from_segment(c)?,
+        ))
+    }
+}
+
 impl<T, S> FromRequestParts<S> for ApiPath<T>
 where
-    T: DeserializeOwned + Send,
+    T: PathParams + Send,
     S: Send + Sync,
 {
     type Rejection = ProducerError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Path::<T>::from_request_parts(parts, state)
+        let Path(pairs) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
-            .map(|Path(v)| ApiPath(v))
-            .map_err(|r| ProducerError::field("path", r.body_text()))
+            .map_err(|r| ProducerError::field("path", r.body_text()))?;
+        T::from_values(pairs.into_iter().map(|(_, value)| value).collect()).map(ApiPath)
     }
 }
 

@@ -300,11 +300,6 @@ async fn method_not_allowed(req: Request) -> ProducerError {
     ))
 }
 
-/// Checks the `{project}` path segment.
-fn check_project(project: &str) -> Result<(), ProducerError> {
-    hookrelay_core::webhook::validate_name("project", project).map_err(ProducerError::from)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! time. A recovery runs in the background, a page at a time, with its progress in Redis;
 //! the POST answers when it is done, or after [`ANSWER_WITHIN`] with its progress so far.
 
+use hookrelay_core::ProjectName;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -13,8 +14,8 @@ use hookrelay_core::time::{now_ms, parse_rfc3339_ms, rfc3339_ms};
 use hookrelay_queue::RecoveryProgress;
 use serde::{Deserialize, Serialize};
 
+use super::AppState;
 use super::extract::{ApiJson, ApiPath};
-use super::{AppState, check_project};
 use crate::error::ProducerError;
 use crate::publisher::Recovery;
 
@@ -75,10 +76,9 @@ impl RecoveryOut {
 
 async fn recover(
     State(state): State<AppState>,
-    ApiPath((project, name)): ApiPath<(String, String)>,
+    ApiPath((project, name)): ApiPath<(ProjectName, String)>,
     ApiJson(input): ApiJson<RecoverIn>,
 ) -> Result<(StatusCode, Json<RecoveryOut>), ProducerError> {
-    check_project(&project)?;
     let since = parse_rfc3339_ms(&input.since).ok_or_else(|| {
         ProducerError::field(
             "since",
@@ -95,7 +95,7 @@ async fn recover(
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
     let mut progress = RecoveryProgress {
-        project,
+        project: project.into_string(),
         webhook: name,
         since_ms: since,
         state: "running".to_owned(),
@@ -177,9 +177,8 @@ fn copy_counts(recovery: &Recovery, progress: &mut RecoveryProgress) {
 
 async fn get_one(
     State(state): State<AppState>,
-    ApiPath((project, name, id)): ApiPath<(String, String, String)>,
+    ApiPath((project, name, id)): ApiPath<(ProjectName, String, String)>,
 ) -> Result<Json<RecoveryOut>, ProducerError> {
-    check_project(&project)?;
     let not_found = || ProducerError::NotFound(format!("recovery {id:?} not found"));
     // Only ids this service could have made are looked up.
     if uuid::Uuid::parse_str(&id).is_err() {

@@ -5,12 +5,13 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use hookrelay_core::ProjectName;
 use hookrelay_core::time::rfc3339_ms;
 use hookrelay_queue::Depth;
 use serde::Serialize;
 
+use super::AppState;
 use super::extract::{ApiPath, ApiQuery};
-use super::{AppState, check_project};
 use crate::error::ProducerError;
 
 /// Minutes answered when `minutes` is not given.
@@ -43,10 +44,9 @@ struct LatencyOut {
 
 async fn stats(
     State(state): State<AppState>,
-    ApiPath(project): ApiPath<String>,
+    ApiPath(project): ApiPath<ProjectName>,
     ApiQuery(query): ApiQuery,
 ) -> Result<Json<StatsOut>, ProducerError> {
-    check_project(&project)?;
     let minutes = match query.get("minutes") {
         None => DEFAULT_MINUTES,
         Some(m) => m

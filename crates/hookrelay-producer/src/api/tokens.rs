@@ -8,13 +8,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
+use hookrelay_core::ProjectName;
 use hookrelay_core::time::now_rfc3339;
 use hookrelay_core::token::{Role, TokenRecord, generate_token, hash_token};
 use hookrelay_core::webhook::validate_name;
 use serde::{Deserialize, Serialize};
 
+use super::AppState;
 use super::extract::{ApiJson, ApiPath};
-use super::{AppState, check_project};
 use crate::error::ProducerError;
 
 /// Body of `POST /projects/{p}/tokens`.
@@ -52,10 +53,9 @@ impl From<&TokenRecord> for TokenOut {
 
 async fn create(
     State(state): State<AppState>,
-    ApiPath(project): ApiPath<String>,
+    ApiPath(project): ApiPath<ProjectName>,
     ApiJson(input): ApiJson<TokenIn>,
 ) -> Result<(StatusCode, Json<TokenCreatedOut>), ProducerError> {
-    check_project(&project)?;
     validate_name("name", &input.name)?;
     let role: Role = input.role.parse()?;
     let token = generate_token();
@@ -71,7 +71,7 @@ async fn create(
             record.name
         )));
     }
-    tracing::info!(project, token = %record.name, role = %role, "project token created");
+    tracing::info!(project = %project, token = %record.name, role = %role, "project token created");
     Ok((
         StatusCode::CREATED,
         Json(TokenCreatedOut {
@@ -83,20 +83,18 @@ async fn create(
 
 async fn list(
     State(state): State<AppState>,
-    ApiPath(project): ApiPath<String>,
+    ApiPath(project): ApiPath<ProjectName>,
 ) -> Result<Json<Vec<TokenOut>>, ProducerError> {
-    check_project(&project)?;
     let records = state.tokens().list(&project).await?;
     Ok(Json(records.iter().map(TokenOut::from).collect()))
 }
 
 async fn remove(
     State(state): State<AppState>,
-    ApiPath((project, name)): ApiPath<(String, String)>,
+    ApiPath((project, name)): ApiPath<(ProjectName, String)>,
 ) -> Result<StatusCode, ProducerError> {
-    check_project(&project)?;
     if state.tokens().delete(&project, &name).await? {
-        tracing::info!(project, token = %name, "project token deleted");
+        tracing::info!(project = %project, token = %name, "project token deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ProducerError::NotFound(format!(

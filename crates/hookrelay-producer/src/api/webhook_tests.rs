@@ -3,6 +3,7 @@
 //! as every other delivery; its record is read back as
 //! `{"id", "status": pending|completed|failed, "error_message", …}`.
 
+use hookrelay_core::ProjectName;
 use std::collections::BTreeMap;
 
 use axum::extract::State;
@@ -16,9 +17,9 @@ use hookrelay_core::{DeliveryKind, DeliveryStatus, Webhook};
 use hookrelay_queue::DeliveryView;
 use serde::{Deserialize, Serialize};
 
+use super::AppState;
 use super::extract::{ApiJson, ApiPath};
 use super::webhooks::{HeaderIn, parse_request_fields};
-use super::{AppState, check_project};
 use crate::error::ProducerError;
 use crate::registry::check_webhook;
 
@@ -112,10 +113,9 @@ impl TestOut {
 
 async fn create(
     State(state): State<AppState>,
-    ApiPath(project): ApiPath<String>,
+    ApiPath(project): ApiPath<ProjectName>,
     ApiJson(input): ApiJson<WebhookTestCreateIn>,
 ) -> Result<(StatusCode, Json<TestOut>), ProducerError> {
-    check_project(&project)?;
     let (timeout, format, headers) =
         parse_request_fields(input.timeout, input.format, input.headers)?;
     let now = now_rfc3339();
@@ -156,9 +156,8 @@ async fn create(
 
 async fn get_one(
     State(state): State<AppState>,
-    ApiPath((project, id)): ApiPath<(String, String)>,
+    ApiPath((project, id)): ApiPath<(ProjectName, String)>,
 ) -> Result<Json<TestOut>, ProducerError> {
-    check_project(&project)?;
     let view = state
         .queue()
         .delivery(&id)

@@ -6,6 +6,7 @@
 //! the official UbiOps client accepts, and the one that, sent back in a PATCH, keeps the
 //! stored value.
 
+use hookrelay_core::ProjectName;
 use std::collections::BTreeMap;
 
 use axum::extract::State;
@@ -23,10 +24,10 @@ use hookrelay_core::{
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::AppState;
 use super::auth::Caller;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::webhook_tests::TestOut;
-use super::{AppState, check_project};
 use crate::error::ProducerError;
 use crate::registry::{check_webhook, not_found};
 
@@ -326,10 +327,9 @@ fn check_secret(secret: &str) -> Result<(), FieldError> {
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(project): ApiPath<String>,
+    ApiPath(project): ApiPath<ProjectName>,
     ApiJson(input): ApiJson<WebhookCreateIn>,
 ) -> Result<(StatusCode, Json<WebhookCreatedOut>), ProducerError> {
-    check_project(&project)?;
     check_may_set_secret(&caller, input.signing_secret.as_ref())?;
     let (timeout, format, headers) =
         parse_request_fields(input.timeout, input.format, input.headers)?;
@@ -373,7 +373,7 @@ async fn create(
     };
     check_webhook(&webhook, &state.settings().policy)?;
     state.registry().create(&project, &webhook).await?;
-    tracing::info!(project, webhook = %webhook.name, "webhook created");
+    tracing::info!(project = %project, webhook = %webhook.name, "webhook created");
     Ok((
         StatusCode::CREATED,
         Json(WebhookCreatedOut {
@@ -403,10 +403,9 @@ fn parse_label_filter(s: &str) -> Result<Vec<(String, String)>, FieldError> {
 
 async fn list(
     State(state): State<AppState>,
-    ApiPath(project): ApiPath<String>,
+    ApiPath(project): ApiPath<ProjectName>,
     ApiQuery(query): ApiQuery,
 ) -> Result<Json<Vec<WebhookOut>>, ProducerError> {
-    check_project(&project)?;
     let labels = match query.get("labels") {
         Some(l) => parse_label_filter(l)?,
         None => Vec::new(),
@@ -482,7 +481,7 @@ async fn with_health(state: &AppState, w: &Webhook) -> Result<WebhookOut, Produc
 
 async fn get_one(
     State(state): State<AppState>,
-    ApiPath((project, name)): ApiPath<(String, String)>,
+    ApiPath((project, name)): ApiPath<(ProjectName, String)>,
 ) -> Result<Json<WebhookOut>, ProducerError> {
     let webhook = stored(&state, &project, &name).await?;
     Ok(Json(with_health(&state, &webhook).await?))
@@ -549,10 +548,9 @@ fn apply_patch(
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath((project, name)): ApiPath<(String, String)>,
+    ApiPath((project, name)): ApiPath<(ProjectName, String)>,
     ApiJson(patch): ApiJson<WebhookPatchIn>,
 ) -> Result<Json<WebhookOut>, ProducerError> {
-    check_project(&project)?;
     check_may_set_secret(&caller, patch.signing_secret.as_ref())?;
     // What can be checked without the stored webhook is checked once, up front.
     let timeout = patch.timeout.map(validate_timeout).transpose()?;
@@ -573,17 +571,16 @@ async fn update(
             Ok(w)
         })
         .await?;
-    tracing::info!(project, webhook = %updated.name, previous_name = %name, "webhook updated");
+    tracing::info!(project = %project, webhook = %updated.name, previous_name = %name, "webhook updated");
     Ok(Json(with_health(&state, &updated).await?))
 }
 
 async fn delete(
     State(state): State<AppState>,
-    ApiPath((project, name)): ApiPath<(String, String)>,
+    ApiPath((project, name)): ApiPath<(ProjectName, String)>,
 ) -> Result<StatusCode, ProducerError> {
-    check_project(&project)?;
     if state.registry().delete(&project, &name).await? {
-        tracing::info!(project, webhook = %name, "webhook deleted");
+        tracing::info!(project = %project, webhook = %name, "webhook deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&project, &name))
@@ -592,7 +589,7 @@ async fn delete(
 
 async fn test(
     State(state): State<AppState>,
-    ApiPath((project, name)): ApiPath<(String, String)>,
+    ApiPath((project, name)): ApiPath<(ProjectName, String)>,
 ) -> Result<(StatusCode, Json<TestOut>), ProducerError> {
     let webhook = stored(&state, &project, &name).await?;
     let id = state.publisher().test(&project, &webhook, true).await?;
@@ -605,7 +602,7 @@ async fn test(
 
 async fn secret(
     State(state): State<AppState>,
-    ApiPath((project, name)): ApiPath<(String, String)>,
+    ApiPath((project, name)): ApiPath<(ProjectName, String)>,
 ) -> Result<Json<SecretOut>, ProducerError> {
     let webhook = stored(&state, &project, &name).await?;
     let now = now_ms();
@@ -621,9 +618,8 @@ async fn secret(
 
 async fn rotate(
     State(state): State<AppState>,
-    ApiPath((project, name)): ApiPath<(String, String)>,
+    ApiPath((project, name)): ApiPath<(ProjectName, String)>,
 ) -> Result<Json<SecretOut>, ProducerError> {
-    check_project(&project)?;
     let updated = state
         .registry()
         .update(&project, &name, |current| {
@@ -638,7 +634,7 @@ async fn rotate(
             Ok(w)
         })
         .await?;
-    tracing::info!(project, webhook = %name, "signing secret rotated");
+    tracing::info!(project = %project, webhook = %name, "signing secret rotated");
     Ok(Json(SecretOut {
         previous_secret_expires_at: updated
             .previous_secret
@@ -663,9 +659,12 @@ pub(super) fn router() -> Router<AppState> {
         )
 }
 
-/// The stored webhook `name` of `project` (a checked project name), or the 404.
-async fn stored(state: &AppState, project: &str, name: &str) -> Result<Webhook, ProducerError> {
-    check_project(project)?;
+/// The stored webhook `name` of `project`, or the 404.
+async fn stored(
+    state: &AppState,
+    project: &ProjectName,
+    name: &str,
+) -> Result<Webhook, ProducerError> {
     state
         .registry()
         .get(project, name)
