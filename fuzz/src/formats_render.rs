@@ -14,10 +14,9 @@
 //! and last, everything left, the answer body given to `body_error`. `data` and `result`
 //! are the JSON document when the field is one, else the field's text as a JSON string.
 
-use std::collections::BTreeMap;
 
 use hookrelay_core::formats::{body_error, render, sample_event};
-use hookrelay_core::{Event, Format, Webhook};
+use hookrelay_core::{Event, Format, Webhook, WebhookDraft};
 use serde_json::Value;
 
 use crate::input::{Input, json_or_string};
@@ -236,33 +235,21 @@ fn stretch(s: &str, len: usize) -> String {
 
 /// A valid webhook of the default format with the given event filter and object.
 fn webhook(event: String, events: Vec<String>, object_type: &str, object_name: &str) -> Webhook {
-    Webhook {
-        id: "5f0c6a52-3f4b-4d8e-9a36-5f2f0b8f7d10".into(),
-        name: String::new(),
-        url: "https://receiver.example.com/hook".into(),
-        headers: vec![],
-        object_type: object_type.into(),
-        object_name: object_name.into(),
-        version: None,
-        description: String::new(),
-        labels: BTreeMap::new(),
-        event,
+    WebhookDraft {
         events,
-        timeout: 10,
-        enabled: true,
-        retry: false,
-        include_result: false,
-        format: Format::Json,
-        github_actions: false,
-        token: None,
-        signing_secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-        previous_secret: None,
-        max_concurrency: None,
-        rate_limit: None,
-        ordered: false,
-        creation_date: "2025-01-21T12:00:00.000Z".into(),
-        last_updated: "2025-01-21T12:00:00.000Z".into(),
+        ..WebhookDraft::new(
+            "",
+            "https://receiver.example.com/hook",
+            object_type,
+            object_name,
+            event,
+        )
     }
+    .into_webhook(
+        "5f0c6a52-3f4b-4d8e-9a36-5f2f0b8f7d10".into(),
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        "2025-01-21T12:00:00.000Z",
+    )
 }
 
 #[cfg(test)]

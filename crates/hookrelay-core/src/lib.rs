@@ -27,7 +27,7 @@ pub use event::Event;
 pub use job::{JOB_VERSION, Job};
 pub use keys::Keys;
 pub use names::{EventId, ProjectName, WebhookName};
-pub use webhook::{Format, Header, Webhook};
+pub use webhook::{Format, Header, Webhook, WebhookDraft};
 
 /// `User-Agent` of every delivered request.
 pub const USER_AGENT: &str = concat!("hookrelay/", env!("CARGO_PKG_VERSION"));

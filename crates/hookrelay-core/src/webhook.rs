@@ -238,6 +238,121 @@ impl Webhook {
     }
 }
 
+/// A webhook before it has an id, a signing secret and dates: what a create request or a
+/// test of an unsaved webhook describes. [`WebhookDraft::new`] takes what has no default;
+/// every other field starts at its UbiOps default (no headers, a 10 s timeout, enabled, no
+/// retry, the `json` format) and is set by name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookDraft {
+    /// Unique name within the project.
+    pub name: String,
+    /// Target URL.
+    pub url: String,
+    /// Request headers, in order.
+    pub headers: Vec<Header>,
+    /// Object type filter, or `*`.
+    pub object_type: String,
+    /// Object name filter, or `*`.
+    pub object_name: String,
+    /// Object version filter.
+    pub version: Option<String>,
+    /// Free text.
+    pub description: String,
+    /// Key/value labels.
+    pub labels: BTreeMap<String, String>,
+    /// Event filter, or `*`.
+    pub event: String,
+    /// More event filters.
+    pub events: Vec<String>,
+    /// Whole-exchange timeout, seconds.
+    pub timeout: u32,
+    /// Whether events fire it.
+    pub enabled: bool,
+    /// Whether failed deliveries are retried.
+    pub retry: bool,
+    /// Whether the event's result is sent.
+    pub include_result: bool,
+    /// Body format.
+    pub format: Format,
+    /// GitHub Actions `repository_dispatch` body.
+    pub github_actions: bool,
+    /// Bearer token.
+    pub token: Option<String>,
+    /// Most deliveries in flight at once; `None` for the deployment's default.
+    pub max_concurrency: Option<u32>,
+    /// Most deliveries per second; `None` for no limit.
+    pub rate_limit: Option<f64>,
+    /// One delivery at a time, in publish order.
+    pub ordered: bool,
+}
+
+impl WebhookDraft {
+    /// A draft named `name` posting to `url` for `event` on `object_type`/`object_name`,
+    /// with every other field at its default.
+    pub fn new(
+        name: impl Into<String>,
+        url: impl Into<String>,
+        object_type: impl Into<String>,
+        object_name: impl Into<String>,
+        event: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            url: url.into(),
+            headers: Vec::new(),
+            object_type: object_type.into(),
+            object_name: object_name.into(),
+            version: None,
+            description: String::new(),
+            labels: BTreeMap::new(),
+            event: event.into(),
+            events: Vec::new(),
+            timeout: crate::DEFAULT_TIMEOUT_SECS,
+            enabled: true,
+            retry: false,
+            include_result: false,
+            format: Format::default(),
+            github_actions: false,
+            token: None,
+            max_concurrency: None,
+            rate_limit: None,
+            ordered: false,
+        }
+    }
+
+    /// The webhook: this draft with `id`, `signing_secret`, and `now` (RFC 3339) as its
+    /// creation and update time.
+    pub fn into_webhook(self, id: String, signing_secret: String, now: &str) -> Webhook {
+        Webhook {
+            id,
+            name: self.name,
+            url: self.url,
+            headers: self.headers,
+            object_type: self.object_type,
+            object_name: self.object_name,
+            version: self.version,
+            description: self.description,
+            labels: self.labels,
+            event: self.event,
+            events: self.events,
+            timeout: self.timeout,
+            enabled: self.enabled,
+            retry: self.retry,
+            include_result: self.include_result,
+            format: self.format,
+            github_actions: self.github_actions,
+            token: self.token,
+            signing_secret,
+            previous_secret: None,
+            max_concurrency: self.max_concurrency,
+            rate_limit: self.rate_limit,
+            ordered: self.ordered,
+            creation_date: now.to_owned(),
+            last_updated: now.to_owned(),
+        }
+    }
+}
+
 fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 }

@@ -417,35 +417,21 @@ fn check_token(token: &str) -> Result<(), FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hookrelay_core::WebhookDraft;
 
     fn webhook() -> Webhook {
-        Webhook {
-            id: "00000000-0000-4000-8000-000000000000".into(),
-            name: "hook-1".into(),
-            url: "https://example.com/hook".into(),
-            headers: vec![],
-            object_type: "deployment".into(),
-            object_name: "deployment-1".into(),
-            version: None,
-            description: String::new(),
-            labels: BTreeMap::new(),
-            event: "deployment_request_finished".into(),
-            events: vec![],
-            timeout: 10,
-            enabled: true,
-            retry: false,
-            include_result: false,
-            format: Default::default(),
-            github_actions: false,
-            token: None,
-            signing_secret: "whsec_x".into(),
-            previous_secret: None,
-            max_concurrency: None,
-            rate_limit: None,
-            ordered: false,
-            creation_date: String::new(),
-            last_updated: String::new(),
-        }
+        WebhookDraft::new(
+            "hook-1",
+            "https://example.com/hook",
+            "deployment",
+            "deployment-1",
+            "deployment_request_finished",
+        )
+        .into_webhook(
+            "00000000-0000-4000-8000-000000000000".into(),
+            "whsec_x".into(),
+            "",
+        )
     }
 
     fn check(change: impl FnOnce(&mut Webhook), field: Option<&str>) {

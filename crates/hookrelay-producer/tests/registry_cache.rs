@@ -3,39 +3,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-use hookrelay_core::{Format, Keys, Webhook};
+use hookrelay_core::{Keys, Webhook, WebhookDraft};
 use hookrelay_producer::Registry;
 use hookrelay_queue::Queue;
 use hookrelay_testkit::RedisServer;
 
 fn hook(name: &str, url: &str) -> Webhook {
-    Webhook {
-        id: format!("id-{name}"),
-        name: name.into(),
-        url: url.into(),
-        headers: vec![],
-        object_type: "deployment".into(),
-        object_name: "d1".into(),
-        version: None,
-        description: String::new(),
-        labels: Default::default(),
-        event: "*".into(),
-        events: vec![],
-        timeout: 10,
-        enabled: true,
-        retry: false,
-        include_result: false,
-        format: Format::Json,
-        github_actions: false,
-        token: None,
-        signing_secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-        previous_secret: None,
-        max_concurrency: None,
-        rate_limit: None,
-        ordered: false,
-        creation_date: String::new(),
-        last_updated: String::new(),
-    }
+    WebhookDraft::new(name, url, "deployment", "d1", "*").into_webhook(
+        format!("id-{name}"),
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        "",
+    )
 }
 
 #[tokio::test]

@@ -323,42 +323,28 @@ fn truncate_bytes(s: &str, max: usize) -> String {
 mod testing {
     //! Shared fixtures of the format tests.
 
-    use std::collections::BTreeMap;
-
     use serde_json::Value;
 
     use crate::event::Event;
-    use crate::webhook::{Format, Webhook};
+    use crate::webhook::{Format, Webhook, WebhookDraft};
 
     /// A webhook of `format` for model `model-1`.
     pub fn webhook(format: Format) -> Webhook {
-        Webhook {
-            id: "5f0c6a52-3f4b-4d8e-9a36-5f2f0b8f7d10".into(),
-            name: "hook-1".into(),
-            url: "https://receiver.example.com/hook".into(),
-            headers: vec![],
-            object_type: "model".into(),
-            object_name: "model-1".into(),
-            version: None,
-            description: String::new(),
-            labels: BTreeMap::new(),
-            event: "*".into(),
-            events: vec![],
-            timeout: 10,
-            enabled: true,
-            retry: false,
-            include_result: false,
+        WebhookDraft {
             format,
-            github_actions: false,
-            token: None,
-            signing_secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-            previous_secret: None,
-            max_concurrency: None,
-            rate_limit: None,
-            ordered: false,
-            creation_date: "2025-01-21T12:00:00.000Z".into(),
-            last_updated: "2025-01-21T12:00:00.000Z".into(),
+            ..WebhookDraft::new(
+                "hook-1",
+                "https://receiver.example.com/hook",
+                "model",
+                "model-1",
+                "*",
+            )
         }
+        .into_webhook(
+            "5f0c6a52-3f4b-4d8e-9a36-5f2f0b8f7d10".into(),
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            "2025-01-21T12:00:00.000Z",
+        )
     }
 
     /// An event `name` on model `model-1` of project `proj` with `data`.

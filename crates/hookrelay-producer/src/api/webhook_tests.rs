@@ -4,7 +4,6 @@
 //! `{"id", "status": pending|completed|failed, "error_message", …}`.
 
 use hookrelay_core::ProjectName;
-use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,7 +12,7 @@ use axum::{Json, Router};
 use hookrelay_core::delivery::ResponseRecord;
 use hookrelay_core::signing::generate_secret;
 use hookrelay_core::time::{now_rfc3339, rfc3339_ms};
-use hookrelay_core::{DeliveryKind, DeliveryStatus, Webhook};
+use hookrelay_core::{DeliveryKind, DeliveryStatus, WebhookDraft};
 use hookrelay_queue::DeliveryView;
 use serde::{Deserialize, Serialize};
 
@@ -118,36 +117,29 @@ async fn create(
 ) -> Result<(StatusCode, Json<TestOut>), ProducerError> {
     let (timeout, format, headers) =
         parse_request_fields(input.timeout, input.format, input.headers)?;
-    let now = now_rfc3339();
-    let webhook = Webhook {
-        id: uuid::Uuid::new_v4().to_string(),
-        name: UNSAVED_NAME.to_owned(),
-        url: input.url,
+    let draft = WebhookDraft {
         headers,
-        object_type: input.object_type,
-        object_name: input.object_name,
         version: input.version,
-        description: String::new(),
-        labels: BTreeMap::new(),
-        event: input.event,
-        events: Vec::new(),
         timeout,
-        enabled: true,
-        retry: false,
         include_result: input.include_result.unwrap_or(false),
         format,
         github_actions: input.github_actions.unwrap_or(false),
         token: input.token,
-        // A throwaway secret: the test request is signed like any other, though nobody
-        // can know this secret to verify it.
-        signing_secret: generate_secret(),
-        previous_secret: None,
-        max_concurrency: None,
-        rate_limit: None,
-        ordered: false,
-        creation_date: now.clone(),
-        last_updated: now,
+        ..WebhookDraft::new(
+            UNSAVED_NAME,
+            input.url,
+            input.object_type,
+            input.object_name,
+            input.event,
+        )
     };
+    // A throwaway secret: the test request is signed like any other, though nobody can know
+    // this secret to verify it.
+    let webhook = draft.into_webhook(
+        uuid::Uuid::new_v4().to_string(),
+        generate_secret(),
+        &now_rfc3339(),
+    );
     check_webhook(&webhook, &state.settings().policy)?;
     let id = state.publisher().test(&project, &webhook, false).await?;
     state.metrics().test();

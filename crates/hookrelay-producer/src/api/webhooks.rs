@@ -20,7 +20,7 @@ use hookrelay_core::webhook::{
     validate_timeout,
 };
 use hookrelay_core::{
-    DEFAULT_TIMEOUT_SECS, FieldError, Format, Header, Health, HealthState, Webhook,
+    DEFAULT_TIMEOUT_SECS, FieldError, Format, Header, Health, HealthState, Webhook, WebhookDraft,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -340,18 +340,11 @@ async fn create(
         }
         None => generate_secret(),
     };
-    let now = now_rfc3339();
-    let webhook = Webhook {
-        id: uuid::Uuid::new_v4().to_string(),
-        name: input.name,
-        url: input.url,
+    let draft = WebhookDraft {
         headers,
-        object_type: input.object_type,
-        object_name: input.object_name,
         version: input.version,
         description: input.description.unwrap_or_default(),
         labels: input.labels.unwrap_or_default(),
-        event: input.event,
         events: input.events.unwrap_or_default(),
         timeout,
         enabled: input.enabled.unwrap_or(true),
@@ -360,17 +353,25 @@ async fn create(
         format,
         github_actions: input.github_actions.unwrap_or(false),
         token: input.token,
-        signing_secret,
-        previous_secret: None,
         max_concurrency: input
             .max_concurrency
             .map(validate_max_concurrency)
             .transpose()?,
         rate_limit: input.rate_limit.map(validate_rate_limit).transpose()?,
         ordered: input.ordered.unwrap_or(false),
-        creation_date: now.clone(),
-        last_updated: now,
+        ..WebhookDraft::new(
+            input.name,
+            input.url,
+            input.object_type,
+            input.object_name,
+            input.event,
+        )
     };
+    let webhook = draft.into_webhook(
+        uuid::Uuid::new_v4().to_string(),
+        signing_secret,
+        &now_rfc3339(),
+    );
     check_webhook(&webhook, &state.settings().policy)?;
     state.registry().create(&project, &webhook).await?;
     tracing::info!(project = %project, webhook = %webhook.name, "webhook created");
