@@ -5,6 +5,7 @@
 //! Nothing here touches the network, Redis or the clock beyond `chrono::Utc::now()`.
 
 pub mod activity;
+pub mod defaults;
 pub mod delivery;
 pub mod endpoint;
 pub mod error;

@@ -25,15 +25,10 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 8 attempts: 5 s, 30 s, 3 min, 18 min, 1.8 h, 10 h, 10 h (±10 %).
+    /// The `retry_*` settings of `config/default.toml`: 8 attempts, 5 s, 30 s, 3 min, 18 min,
+    /// 1.8 h, 10 h, 10 h (±10 %).
     fn default() -> Self {
-        Self {
-            max_attempts: 8,
-            initial_interval: Duration::from_secs(5),
-            max_interval: Duration::from_secs(10 * 3600),
-            multiplier: 6.0,
-            randomization_factor: 0.1,
-        }
+        crate::defaults::defaults().retry.clone()
     }
 }
 

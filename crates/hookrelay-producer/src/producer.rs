@@ -40,10 +40,11 @@ pub struct Producer {
 
 impl Producer {
     /// Connects to the Redis at `redis_url` whose keys start with `key_prefix` (what the
-    /// workers use as `HOOKRELAY_KEY_PREFIX`). Delivery records are kept 7 days, as by default.
+    /// workers use as `HOOKRELAY_KEY_PREFIX`). Delivery records are kept as long as by default
+    /// (`retention_secs` of `config/default.toml`).
     pub async fn connect(redis_url: &str, key_prefix: &str) -> Result<Self, ProducerError> {
-        Self::connect_with_retention(redis_url, key_prefix, Duration::from_secs(7 * 24 * 3600))
-            .await
+        let retention = hookrelay_core::defaults::defaults().retention;
+        Self::connect_with_retention(redis_url, key_prefix, retention).await
     }
 
     /// [`Producer::connect`] with records kept for `retention` (`HOOKRELAY_RETENTION_SECS`

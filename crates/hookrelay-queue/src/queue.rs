@@ -234,21 +234,23 @@ impl Queue {
         let target = Target::parse(url, keys.cluster())?;
         let mut conn = target.connect(Duration::from_secs(5)).await?;
         let walk = register_partitions(&mut conn, &keys).await?;
+        // Until the caller says otherwise, what a deployment without settings does.
+        let defaults = hookrelay_core::defaults::defaults();
         Ok(Self {
             conn,
             target,
             keys,
             walk,
             cursor: Arc::new(AtomicU32::new(0)),
-            retention: Duration::from_secs(7 * 24 * 3600),
-            retention_succeeded: Duration::from_secs(7 * 24 * 3600),
-            retention_failed: Duration::from_secs(7 * 24 * 3600),
-            endpoint_concurrency: 64,
+            retention: defaults.retention,
+            retention_succeeded: defaults.retention,
+            retention_failed: defaults.retention,
+            endpoint_concurrency: defaults.endpoint_concurrency,
             disable_after: Duration::ZERO,
             disable_reason: String::new(),
-            compress_above: 1024,
+            compress_above: defaults.payload_compress_bytes,
         }
-        .with_disable_after(Duration::from_secs(5 * 24 * 3600)))
+        .with_disable_after(defaults.disable_after))
     }
 
     /// Deliveries in flight at once per endpoint whose webhook sets no `max_concurrency`.

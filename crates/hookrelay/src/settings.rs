@@ -12,7 +12,7 @@ use hookrelay_core::retry::RetryPolicy;
 use hookrelay_core::target::TargetPolicy;
 use serde::Deserialize;
 
-const DEFAULTS: &str = include_str!("../../../config/default.toml");
+const DEFAULTS: &str = hookrelay_core::defaults::FILE;
 
 /// Environment variables with the prefix that are not settings (clap reads them).
 const NOT_SETTINGS: &[&str] = &["HOOKRELAY_CONFIG"];
