@@ -85,7 +85,9 @@ mod tests {
         assert!(d.concurrency >= 1);
         assert!(d.endpoint_concurrency >= 1);
         assert!(d.retention >= Duration::from_secs(1));
-        d.retry.validate().expect("the default retry policy is valid");
+        d.retry
+            .validate()
+            .expect("the default retry policy is valid");
     }
 
     #[test]

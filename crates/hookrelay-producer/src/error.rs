@@ -1,8 +1,7 @@
 //! The producer's one error type. Every failure of the registry, the publisher and the API
-//! ends up here, and becomes a JSON `{"error": "…"}` answer with the right status code.
+//! ends up here, each variant saying what kind of thing failed; `api/error.rs` alone turns
+//! one into an HTTP answer.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use hookrelay_core::FieldError;
 use hookrelay_queue::QueueError;
 
@@ -45,22 +44,6 @@ pub enum ProducerError {
 }
 
 impl ProducerError {
-    /// The HTTP status this error answers with.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ProducerError::Invalid(_) | ProducerError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ProducerError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ProducerError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ProducerError::NotFound(_) => StatusCode::NOT_FOUND,
-            ProducerError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ProducerError::Conflict(_) => StatusCode::CONFLICT,
-            ProducerError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ProducerError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ProducerError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ProducerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
     /// A field error, for the common case of building one in place.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         ProducerError::Invalid(FieldError::new(field, message))
@@ -80,30 +63,5 @@ impl From<QueueError> for ProducerError {
 impl From<redis::RedisError> for ProducerError {
     fn from(e: redis::RedisError) -> Self {
         ProducerError::from(QueueError::Redis(e))
-    }
-}
-
-impl IntoResponse for ProducerError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        // Logged here, once, where the error turns into an answer. Client mistakes are not
-        // worth more than debug; a Redis outage or an internal fault is.
-        match &self {
-            ProducerError::Internal(msg) => tracing::error!(error = %msg, "internal error"),
-            ProducerError::Unavailable(msg) => tracing::warn!(error = %msg, "redis unavailable"),
-            other => tracing::debug!(status = status.as_u16(), error = %other, "request refused"),
-        }
-        let mut body = serde_json::json!({ "error": self.to_string() });
-        if let ProducerError::Invalid(f) = &self {
-            body["field"] = serde_json::Value::String(f.field.clone());
-        }
-        let mut response = (status, axum::Json(body)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Token, Bearer"),
-            );
-        }
-        response
     }
 }

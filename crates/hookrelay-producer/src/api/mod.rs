@@ -15,6 +15,7 @@
 pub mod auth;
 mod caller;
 mod deliveries;
+mod error;
 mod events;
 pub mod extract;
 mod recoveries;
