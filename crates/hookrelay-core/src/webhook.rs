@@ -320,6 +320,13 @@ impl WebhookDraft {
         }
     }
 
+    /// A new webhook: this draft with a fresh id (UUID v4), `signing_secret`, and the
+    /// current time as its creation and update time.
+    pub fn into_new_webhook(self, signing_secret: String) -> Webhook {
+        let now = crate::time::now_rfc3339();
+        self.into_webhook(uuid::Uuid::new_v4().to_string(), signing_secret, &now)
+    }
+
     /// The webhook: this draft with `id`, `signing_secret`, and `now` (RFC 3339) as its
     /// creation and update time.
     pub fn into_webhook(self, id: String, signing_secret: String, now: &str) -> Webhook {

@@ -135,11 +135,7 @@ async fn create(
     };
     // A throwaway secret: the test request is signed like any other, though nobody can know
     // this secret to verify it.
-    let webhook = draft.into_webhook(
-        uuid::Uuid::new_v4().to_string(),
-        generate_secret(),
-        &now_rfc3339(),
-    );
+    let webhook = draft.into_new_webhook(generate_secret());
     check_webhook(&webhook, &state.settings().policy)?;
     let id = state.publisher().test(&project, &webhook, false).await?;
     state.metrics().test();

@@ -17,7 +17,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hookrelay_core::signing::generate_secret;
-use hookrelay_core::time::now_rfc3339;
 use hookrelay_core::webhook::{validate_max_concurrency, validate_rate_limit, validate_timeout};
 use hookrelay_core::{FieldError, Format, Health, HealthState, ProjectName, Webhook, WebhookDraft};
 
@@ -75,11 +74,7 @@ async fn create(
             input.event,
         )
     };
-    let webhook = draft.into_webhook(
-        uuid::Uuid::new_v4().to_string(),
-        signing_secret,
-        &now_rfc3339(),
-    );
+    let webhook = draft.into_new_webhook(signing_secret);
     check_webhook(&webhook, &state.settings().policy)?;
     state.registry().create(&project, &webhook).await?;
     tracing::info!(project = %project, webhook = %webhook.name, "webhook created");
