@@ -5,63 +5,35 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// What a delivery is for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeliveryKind {
-    /// An event delivered to a webhook.
-    #[default]
-    Delivery,
-    /// A webhook test (`webhooks-tests` or `webhooks/{name}/test`).
-    Test,
-}
+use crate::named_enum::named_enum;
 
-impl DeliveryKind {
-    /// The name stored in Redis.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryKind::Delivery => "delivery",
-            DeliveryKind::Test => "test",
-        }
+named_enum! {
+    /// What a delivery is for.
+    #[derive(Default)]
+    pub enum DeliveryKind {
+        /// An event delivered to a webhook.
+        #[default]
+        Delivery = "delivery",
+        /// A webhook test (`webhooks-tests` or `webhooks/{name}/test`).
+        Test = "test",
     }
 }
 
-/// Where a delivery stands: `pending` → (`retrying` →)* `succeeded` or `failed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeliveryStatus {
-    /// Waiting for its first attempt.
-    Pending,
-    /// An attempt failed; another is scheduled.
-    Retrying,
-    /// An attempt got a 2xx or 3xx.
-    Succeeded,
-    /// Attempts ran out, or the webhook does not retry.
-    Failed,
+named_enum! {
+    /// Where a delivery stands: `pending` → (`retrying` →)* `succeeded` or `failed`.
+    pub enum DeliveryStatus {
+        /// Waiting for its first attempt.
+        Pending = "pending",
+        /// An attempt failed; another is scheduled.
+        Retrying = "retrying",
+        /// An attempt got a 2xx or 3xx.
+        Succeeded = "succeeded",
+        /// Attempts ran out, or the webhook does not retry.
+        Failed = "failed",
+    }
 }
 
 impl DeliveryStatus {
-    /// The name stored in Redis and shown by the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Retrying => "retrying",
-            DeliveryStatus::Succeeded => "succeeded",
-            DeliveryStatus::Failed => "failed",
-        }
-    }
-
-    /// Parses a stored status name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "retrying" => Some(Self::Retrying),
-            "succeeded" => Some(Self::Succeeded),
-            "failed" => Some(Self::Failed),
-            _ => None,
-        }
-    }
-
     /// The UbiOps webhook-test status: `pending`, `completed` or `failed`.
     pub fn test_status(self) -> &'static str {
         match self {

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::named_enum::named_enum;
+
 /// Consecutive failures (timeouts, connection errors, 5xx) that open an endpoint's circuit.
 pub const CIRCUIT_FAILURE_THRESHOLD: u32 = 5;
 /// The first cooldown of an open circuit; each failed probe doubles it.
@@ -23,46 +25,19 @@ pub const CIRCUIT_COOLDOWN_MAX: Duration = Duration::from_secs(10 * 60);
 /// The longest pause a receiver's `Retry-After` can ask for.
 pub const MAX_PAUSE: Duration = Duration::from_secs(3600);
 
-/// Where an endpoint stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthState {
-    /// Delivering normally.
-    Healthy,
-    /// Waiting for a slot under its concurrency cap or rate limit.
-    Throttled,
-    /// Failing; deliveries wait for the cooldown and a successful probe.
-    CircuitOpen,
-    /// The receiver asked to wait (`Retry-After`).
-    Paused,
-    /// Off; deliveries wait until it is enabled again.
-    Disabled,
-}
-
-impl HealthState {
-    /// Every state, healthy first.
-    pub const ALL: [HealthState; 5] = [
-        HealthState::Healthy,
-        HealthState::Throttled,
-        HealthState::CircuitOpen,
-        HealthState::Paused,
-        HealthState::Disabled,
-    ];
-
-    /// The name used in the API and in metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HealthState::Healthy => "healthy",
-            HealthState::Throttled => "throttled",
-            HealthState::CircuitOpen => "circuit_open",
-            HealthState::Paused => "paused",
-            HealthState::Disabled => "disabled",
-        }
-    }
-
-    /// Parses a state name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|h| h.as_str() == s)
+named_enum! {
+    /// Where an endpoint stands (the name is used in the API and in metrics).
+    pub enum HealthState {
+        /// Delivering normally.
+        Healthy = "healthy",
+        /// Waiting for a slot under its concurrency cap or rate limit.
+        Throttled = "throttled",
+        /// Failing; deliveries wait for the cooldown and a successful probe.
+        CircuitOpen = "circuit_open",
+        /// The receiver asked to wait (`Retry-After`).
+        Paused = "paused",
+        /// Off; deliveries wait until it is enabled again.
+        Disabled = "disabled",
     }
 }
 

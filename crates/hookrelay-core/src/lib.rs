@@ -13,6 +13,7 @@ pub mod event;
 pub mod formats;
 pub mod job;
 pub mod keys;
+mod named_enum;
 pub mod names;
 pub mod retry;
 pub mod signing;

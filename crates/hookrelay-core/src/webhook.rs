@@ -2,13 +2,13 @@
 //! that the API and the `publish` command share.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
 use crate::event::Event;
+use crate::named_enum::named_enum;
 
 /// Longest webhook, project, object or event name accepted.
 pub const MAX_NAME_LEN: usize = 64;
@@ -23,68 +23,31 @@ pub const MAX_URL_LEN: usize = 2048;
 /// How long the previous signing secret keeps signing after a rotation.
 pub const ROTATION_OVERLAP_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// The body format of a webhook's deliveries.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// UbiOps-style event envelope (the default).
-    #[default]
-    Json,
-    /// Bailo model webhooks.
-    Bailo,
-    /// Comet model-registry webhooks.
-    Comet,
-    /// Bytebase "Custom" webhook.
-    Bytebase,
-    /// Slack incoming webhook.
-    Slack,
-    /// Discord webhook.
-    Discord,
-    /// Microsoft Teams incoming webhook.
-    Teams,
-    /// DingTalk robot.
-    Dingtalk,
-    /// Feishu (Lark) bot.
-    Feishu,
-    /// WeCom group robot.
-    Wecom,
-}
-
-impl Format {
-    /// Every format, in documentation order.
-    pub const ALL: [Format; 10] = [
-        Format::Json,
-        Format::Bailo,
-        Format::Comet,
-        Format::Bytebase,
-        Format::Slack,
-        Format::Discord,
-        Format::Teams,
-        Format::Dingtalk,
-        Format::Feishu,
-        Format::Wecom,
-    ];
-
-    /// The name used in the API and in Redis.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Json => "json",
-            Format::Bailo => "bailo",
-            Format::Comet => "comet",
-            Format::Bytebase => "bytebase",
-            Format::Slack => "slack",
-            Format::Discord => "discord",
-            Format::Teams => "teams",
-            Format::Dingtalk => "dingtalk",
-            Format::Feishu => "feishu",
-            Format::Wecom => "wecom",
-        }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+named_enum! {
+    /// The body format of a webhook's deliveries (the name is used in the API and in Redis).
+    #[derive(Default)]
+    pub enum Format {
+        /// UbiOps-style event envelope (the default).
+        #[default]
+        Json = "json",
+        /// Bailo model webhooks.
+        Bailo = "bailo",
+        /// Comet model-registry webhooks.
+        Comet = "comet",
+        /// Bytebase "Custom" webhook.
+        Bytebase = "bytebase",
+        /// Slack incoming webhook.
+        Slack = "slack",
+        /// Discord webhook.
+        Discord = "discord",
+        /// Microsoft Teams incoming webhook.
+        Teams = "teams",
+        /// DingTalk robot.
+        Dingtalk = "dingtalk",
+        /// Feishu (Lark) bot.
+        Feishu = "feishu",
+        /// WeCom group robot.
+        Wecom = "wecom",
     }
 }
 
@@ -92,16 +55,12 @@ impl FromStr for Format {
     type Err = FieldError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Format::ALL
-            .into_iter()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
-                FieldError::new(
-                    "format",
-                    format!("unknown format {s:?}; one of {}", names.join(", ")),
-                )
-            })
+        Format::parse(s).ok_or_else(|| {
+            FieldError::new(
+                "format",
+                format!("unknown format {s:?}; one of {}", Format::NAMES.join(", ")),
+            )
+        })
     }
 }
 

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
-use hookrelay_core::Job;
 use hookrelay_core::job::test_endpoint;
+use hookrelay_core::{DeliveryKind, Job};
 
 use crate::error::QueueError;
 use crate::queue::Queue;
@@ -183,7 +183,7 @@ impl Queue {
         let Some(name) = job
             .webhook
             .as_deref()
-            .filter(|_| job.kind.as_str() != "test")
+            .filter(|_| job.kind != DeliveryKind::Test)
         else {
             return Ok(test_endpoint(&job.id));
         };

@@ -203,10 +203,10 @@ pub(crate) fn view_from_fields(
         endpoint: non_empty(&fields, "endpoint"),
         event: non_empty(&fields, "event").unwrap_or_default(),
         event_id: non_empty(&fields, "event_id"),
-        kind: match fields.get("kind").map(String::as_str) {
-            Some("test") => DeliveryKind::Test,
-            _ => DeliveryKind::Delivery,
-        },
+        kind: fields
+            .get("kind")
+            .and_then(|k| DeliveryKind::parse(k))
+            .unwrap_or_default(),
         status: fields
             .get("status")
             .and_then(|s| DeliveryStatus::parse(s))

@@ -114,24 +114,12 @@ impl ListFilter {
         let status = query
             .get("status")
             .map(|s| {
-                DeliveryStatus::parse(s).ok_or_else(|| {
-                    ProducerError::field(
-                        "status",
-                        format!("must be one of pending, retrying, succeeded, failed; got {s:?}"),
-                    )
-                })
+                DeliveryStatus::parse(s).ok_or_else(|| one_of("status", DeliveryStatus::NAMES, s))
             })
             .transpose()?;
         let kind = query
             .get("kind")
-            .map(|k| match k.as_str() {
-                "delivery" => Ok(DeliveryKind::Delivery),
-                "test" => Ok(DeliveryKind::Test),
-                other => Err(ProducerError::field(
-                    "kind",
-                    format!("must be delivery or test; got {other:?}"),
-                )),
-            })
+            .map(|k| DeliveryKind::parse(k).ok_or_else(|| one_of("kind", DeliveryKind::NAMES, k)))
             .transpose()?;
         let limit = match query.get("limit") {
             None => DEFAULT_LIST_LIMIT,
@@ -231,4 +219,12 @@ pub(super) fn router() -> Router<AppState> {
             "/projects/{project}/deliveries/{id}/redeliver",
             post(redeliver),
         )
+}
+
+/// The error for a query parameter that is none of `names`.
+fn one_of(field: &str, names: &[&str], got: &str) -> ProducerError {
+    ProducerError::field(
+        field,
+        format!("must be one of {}; got {got:?}", names.join(", ")),
+    )
 }
