@@ -132,7 +132,49 @@ pub fn test_endpoint(delivery_id: &str) -> String {
     format!("t-{delivery_id}")
 }
 
+impl JobRequest {
+    /// A POST of `body` to `url` with no headers, token or secrets, the default timeout and
+    /// the `json` format; set the other fields by name.
+    pub fn new(url: impl Into<String>, body: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            headers: Vec::new(),
+            token: None,
+            secrets: Vec::new(),
+            timeout_secs: crate::DEFAULT_TIMEOUT_SECS,
+            body: body.into(),
+            format: Format::default(),
+        }
+    }
+}
+
 impl Job {
+    /// The first attempt of delivery `id` of `event` in `project`, waiting in `endpoint`'s
+    /// queue: a webhook delivery, not retried, with no webhook name and no publish time; set
+    /// the other fields by name.
+    pub fn first_attempt(
+        id: impl Into<String>,
+        project: impl Into<String>,
+        endpoint: impl Into<String>,
+        event: impl Into<String>,
+        request: JobRequest,
+    ) -> Self {
+        Self {
+            v: JOB_VERSION,
+            id: id.into(),
+            kind: DeliveryKind::default(),
+            project: project.into(),
+            webhook: None,
+            event: event.into(),
+            endpoint: endpoint.into(),
+            attempt: 1,
+            deferred: 0,
+            created_at_ms: 0,
+            retry: false,
+            request,
+        }
+    }
+
     /// The attempts that count against the retry budget, this one included.
     pub fn counted_attempt(&self) -> u32 {
         self.attempt.saturating_sub(self.deferred).max(1)

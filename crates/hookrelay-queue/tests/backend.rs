@@ -6,36 +6,18 @@
 use std::time::{Duration, Instant};
 
 use apalis::prelude::{Data, WorkerBuilder, WorkerBuilderExt};
-use hookrelay_core::delivery::DeliveryKind;
 use hookrelay_core::job::JobRequest;
-use hookrelay_core::{Format, JOB_VERSION, Job, Keys};
+use hookrelay_core::{Job, Keys};
 use hookrelay_queue::{BackendSettings, HeldJobs, NewDelivery, Queue, RedisBackend};
 use hookrelay_testkit::RedisServer;
 use tokio::sync::mpsc;
 
 fn job(id: &str) -> Job {
-    Job {
-        v: JOB_VERSION,
-        id: id.into(),
-        kind: DeliveryKind::Delivery,
-        project: "p".into(),
-        webhook: None,
-        event: "e".into(),
-        endpoint: "ep-test".into(),
-        attempt: 1,
-        deferred: 0,
-        created_at_ms: 0,
-        retry: false,
-        request: JobRequest {
-            url: "http://127.0.0.1:9/".into(),
-            headers: vec![],
-            token: None,
-            secrets: vec![],
-            timeout_secs: 1,
-            body: "{}".into(),
-            format: Format::Json,
-        },
-    }
+    let request = JobRequest {
+        timeout_secs: 1,
+        ..JobRequest::new("http://127.0.0.1:9/", "{}")
+    };
+    Job::first_attempt(id, "p", "ep-test", "e", request)
 }
 
 async fn push(queue: &Queue, id: &str) {
@@ -86,13 +68,32 @@ fn start_worker(
     (rx, handle)
 }
 
+/// Waits until the worker is idle: blocked in its wait for work (a blocked Redis client).
+async fn until_the_worker_waits(server: &RedisServer) {
+    let mut c = server.connection();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info: String = redis::cmd("INFO").arg("clients").query(&mut c).unwrap();
+        let blocked = info
+            .lines()
+            .find_map(|l| l.strip_prefix("blocked_clients:"))
+            .and_then(|n| n.trim().parse::<u32>().ok())
+            .unwrap_or(0);
+        if blocked > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the worker never went idle");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
 async fn an_idle_worker_is_woken_by_a_push_not_by_a_poll() {
     let server = RedisServer::start();
     let queue = Queue::connect(&server.url(), Keys::new("b")).await.unwrap();
     // The idle wait is 10 s: a pickup faster than that can only come from the wake-up.
     let (mut seen, handle) = start_worker(&queue, Duration::from_secs(10));
-    tokio::time::sleep(Duration::from_millis(500)).await; // the worker is now blocked, idle
+    until_the_worker_waits(&server).await;
     let mut latencies = Vec::new();
     for i in 0..5 {
         let pushed = Instant::now();
@@ -103,7 +104,7 @@ async fn an_idle_worker_is_woken_by_a_push_not_by_a_poll() {
             .unwrap();
         assert_eq!(id, format!("j{i}"));
         latencies.push(at - pushed);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        until_the_worker_waits(&server).await;
     }
     println!("idle pickup latencies: {latencies:?}");
     assert!(

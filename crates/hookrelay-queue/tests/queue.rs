@@ -4,36 +4,24 @@
 
 use std::time::{Duration, Instant};
 
-use hookrelay_core::delivery::DeliveryKind;
 use hookrelay_core::job::JobRequest;
 use hookrelay_core::time::now_rfc3339;
-use hookrelay_core::{AttemptRecord, DeliveryStatus, Format, JOB_VERSION, Job, Keys};
+use hookrelay_core::{AttemptRecord, DeliveryStatus, Job, Keys};
 use hookrelay_queue::{Ack, EnqueueOutcome, NewDelivery, Queue};
 use hookrelay_testkit::RedisServer;
 use redis::Commands;
 
 fn job(id: &str) -> Job {
     Job {
-        v: JOB_VERSION,
-        id: id.into(),
-        kind: DeliveryKind::Delivery,
-        project: "p".into(),
         webhook: Some("w".into()),
-        event: "e".into(),
-        endpoint: "ep-test".into(),
-        attempt: 1,
-        deferred: 0,
-        created_at_ms: 0,
         retry: true,
-        request: JobRequest {
-            url: "http://127.0.0.1:9/".into(),
-            headers: vec![],
-            token: None,
-            secrets: vec![],
-            timeout_secs: 10,
-            body: "{}".into(),
-            format: Format::Json,
-        },
+        ..Job::first_attempt(
+            id,
+            "p",
+            "ep-test",
+            "e",
+            JobRequest::new("http://127.0.0.1:9/", "{}"),
+        )
     }
 }
 

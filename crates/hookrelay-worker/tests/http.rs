@@ -7,10 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use hookrelay_core::delivery::DeliveryKind;
 use hookrelay_core::job::JobRequest;
 use hookrelay_core::target::TargetPolicy;
-use hookrelay_core::{Format, JOB_VERSION, Job};
+use hookrelay_core::{Format, Job};
 use hookrelay_testkit::receiver::{Receiver, Reply, refused_url};
 use hookrelay_worker::http::{AttemptOutcome, HttpDeliverer, HttpSettings, MAX_RETRY_AFTER};
 
@@ -18,27 +17,14 @@ const BODY: &str = r#"{"hello":"world"}"#;
 const WAIT: Duration = Duration::from_secs(5);
 
 fn job(url: &str) -> Job {
+    let request = JobRequest {
+        timeout_secs: 5,
+        ..JobRequest::new(url, BODY)
+    };
     Job {
-        v: JOB_VERSION,
-        id: "dlv_0123456789".into(),
-        kind: DeliveryKind::Delivery,
-        project: "p".into(),
         webhook: Some("w".into()),
-        event: "model.created".into(),
-        endpoint: "ep-test".into(),
-        attempt: 1,
-        deferred: 0,
-        created_at_ms: 0,
         retry: true,
-        request: JobRequest {
-            url: url.into(),
-            headers: vec![],
-            token: None,
-            secrets: vec![],
-            timeout_secs: 5,
-            body: BODY.into(),
-            format: Format::Json,
-        },
+        ..Job::first_attempt("dlv_0123456789", "p", "ep-test", "model.created", request)
     }
 }
 

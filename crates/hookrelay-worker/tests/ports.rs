@@ -3,35 +3,20 @@
 
 #![allow(clippy::unwrap_used)]
 
-use hookrelay_core::delivery::DeliveryKind;
+use hookrelay_core::Job;
 use hookrelay_core::job::JobRequest;
 use hookrelay_core::target::TargetPolicy;
-use hookrelay_core::{Format, JOB_VERSION, Job};
 use hookrelay_testkit::receiver::{Receiver, Reply};
 use hookrelay_worker::http::{HttpDeliverer, HttpSettings};
 
 fn job(url: &str) -> Job {
+    let request = JobRequest {
+        timeout_secs: 5,
+        ..JobRequest::new(url, "{}")
+    };
     Job {
-        v: JOB_VERSION,
-        id: "dlv_ports".into(),
-        kind: DeliveryKind::Delivery,
-        project: "p".into(),
         webhook: Some("w".into()),
-        event: "e".into(),
-        endpoint: "ep-test".into(),
-        attempt: 1,
-        deferred: 0,
-        created_at_ms: 0,
-        retry: false,
-        request: JobRequest {
-            url: url.into(),
-            headers: vec![],
-            token: None,
-            secrets: vec![],
-            timeout_secs: 5,
-            body: "{}".into(),
-            format: Format::Json,
-        },
+        ..Job::first_attempt("dlv_ports", "p", "ep-test", "e", request)
     }
 }
 

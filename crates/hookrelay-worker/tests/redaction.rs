@@ -3,10 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use hookrelay_core::delivery::DeliveryKind;
+use hookrelay_core::Job;
 use hookrelay_core::job::JobRequest;
 use hookrelay_core::target::TargetPolicy;
-use hookrelay_core::{Format, JOB_VERSION, Job};
 use hookrelay_testkit::receiver::{Receiver, Reply};
 use hookrelay_worker::http::{HttpDeliverer, HttpSettings, MAX_RETRY_AFTER, REDACTED};
 
@@ -15,30 +14,19 @@ const HEADER: &str = "header-value-SECRET-a81c3f";
 const KEY: &str = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 fn job(url: &str) -> Job {
+    let request = JobRequest {
+        headers: vec![
+            ("X-Api-Key".into(), HEADER.into()),
+            ("X-Short".into(), "1".into()),
+        ],
+        token: Some(TOKEN.into()),
+        secrets: vec![format!("whsec_{KEY}")],
+        timeout_secs: 5,
+        ..JobRequest::new(url, "{}")
+    };
     Job {
-        v: JOB_VERSION,
-        id: "dlv_redaction".into(),
-        kind: DeliveryKind::Delivery,
-        project: "p".into(),
         webhook: Some("w".into()),
-        event: "e".into(),
-        endpoint: "ep-test".into(),
-        attempt: 1,
-        deferred: 0,
-        created_at_ms: 0,
-        retry: false,
-        request: JobRequest {
-            url: url.into(),
-            headers: vec![
-                ("X-Api-Key".into(), HEADER.into()),
-                ("X-Short".into(), "1".into()),
-            ],
-            token: Some(TOKEN.into()),
-            secrets: vec![format!("whsec_{KEY}")],
-            timeout_secs: 5,
-            body: "{}".into(),
-            format: Format::Json,
-        },
+        ..Job::first_attempt("dlv_redaction", "p", "ep-test", "e", request)
     }
 }
 
