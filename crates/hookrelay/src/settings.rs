@@ -182,10 +182,35 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// A setting with a bad value, an unknown key in the file, or a file that cannot be read.
+/// What is wrong with the settings.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SettingsError(String);
+pub enum SettingsError {
+    /// A setting has a bad value; `setting` names where it came from (the variable, or the
+    /// key in the file).
+    #[error("{setting}: {message}")]
+    Invalid { setting: String, message: String },
+    /// The retry settings do not make a policy together.
+    #[error("retry settings: {0}")]
+    Retry(hookrelay_core::FieldError),
+    /// The config file named does not exist.
+    #[error("config file {path:?} does not exist")]
+    NoFile { path: String },
+    /// The config file is not TOML, or holds a key that is no setting.
+    #[error("config file {path:?}: {message}")]
+    File { path: String, message: String },
+    /// The layered sources could not be read.
+    #[error("reading settings: {0}")]
+    Read(String),
+}
+
+impl SettingsError {
+    fn invalid(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            setting: setting.into(),
+            message: message.into(),
+        }
+    }
+}
 
 /// The file's shape: exactly the known keys, nothing else.
 #[derive(Deserialize)]
@@ -331,10 +356,10 @@ fn in_range(o: &Origins, key: &str, v: i64, min: i64, max: i64) -> Result<i64, S
         } else {
             format!("{min} to {max}")
         };
-        return Err(SettingsError(format!(
-            "{}: must be {range}, got {v}",
-            o.name(key)
-        )));
+        return Err(SettingsError::invalid(
+            o.name(key),
+            format!("must be {range}, got {v}"),
+        ));
     }
     Ok(v)
 }
@@ -374,9 +399,9 @@ impl Settings {
         let mut from_file = Vec::new();
         if let Some(path) = file {
             if !Path::new(path).is_file() {
-                return Err(SettingsError(format!(
-                    "config file {path:?} does not exist"
-                )));
+                return Err(SettingsError::NoFile {
+                    path: path.to_owned(),
+                });
             }
             let only_file = config::Config::builder()
                 .add_source(config::File::new(path, config::FileFormat::Toml))
@@ -397,10 +422,13 @@ impl Settings {
                     } else {
                         ""
                     };
-                    return Err(SettingsError(format!(
-                        "config file {path:?}: unknown setting `{key}`{section}; did you mean `{}`?",
-                        closest(key)
-                    )));
+                    return Err(SettingsError::File {
+                        path: path.to_owned(),
+                        message: format!(
+                            "unknown setting `{key}`{section}; did you mean `{}`?",
+                            closest(key)
+                        ),
+                    });
                 }
             }
             from_file = keys;
@@ -410,7 +438,7 @@ impl Settings {
         for (key, value) in &env_values {
             builder = builder
                 .set_override(key.as_str(), value.as_str())
-                .map_err(|e| SettingsError(format!("{}: {e}", env_name(key))))?;
+                .map_err(|e| SettingsError::invalid(env_name(key), e.to_string()))?;
         }
         let origins = Origins {
             file: file.map(str::to_owned),
@@ -419,16 +447,16 @@ impl Settings {
         };
         let built = builder
             .build()
-            .map_err(|e| SettingsError(format!("reading settings: {e}")))?;
+            .map_err(|e| SettingsError::Read(e.to_string()))?;
         // config would round 1.5 to 2 for an integer setting; a fraction is a mistake.
         for key in INTEGER_KEYS {
             if let Ok(v) = built.get::<config::Value>(key)
                 && let config::ValueKind::Float(f) = v.kind
             {
-                return Err(SettingsError(format!(
-                    "{}: must be an integer, got {f}",
-                    origins.name(key)
-                )));
+                return Err(SettingsError::invalid(
+                    origins.name(key),
+                    format!("must be an integer, got {f}"),
+                ));
             }
         }
         let raw: Raw = built
@@ -440,7 +468,7 @@ impl Settings {
     }
 
     fn check(raw: Raw, o: &Origins) -> Result<Self, SettingsError> {
-        let bad = |key: &str, msg: String| SettingsError(format!("{}: {msg}", o.name(key)));
+        let bad = |key: &str, msg: String| SettingsError::invalid(o.name(key), msg);
         let listen: SocketAddr = raw.listen.trim().parse().map_err(|_| {
             bad(
                 "listen",
@@ -549,9 +577,7 @@ impl Settings {
             multiplier: raw.retry_multiplier,
             randomization_factor: raw.retry_randomization,
         };
-        retry
-            .validate()
-            .map_err(|e| SettingsError(format!("retry settings: {e}")))?;
+        retry.validate().map_err(SettingsError::Retry)?;
         let recovery_ms = in_range(
             o,
             "recovery_timeout_ms",
@@ -735,7 +761,10 @@ fn file_error(path: &str, e: &config::ConfigError) -> SettingsError {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.contains('|') && !l.starts_with("in "))
         .collect();
-    SettingsError(format!("config file {path:?}: {}", kept.join(": ")))
+    SettingsError::File {
+        path: path.to_owned(),
+        message: kept.join(": "),
+    }
 }
 
 /// A value of the wrong type, named by where it came from.
@@ -753,12 +782,12 @@ fn type_error(o: &Origins, e: config::ConfigError) -> SettingsError {
                 "a floating point" => "a number",
                 other => other,
             };
-            SettingsError(format!(
-                "{}: must be {expected}, got {unexpected}",
-                o.name(&key)
-            ))
+            SettingsError::invalid(
+                o.name(&key),
+                format!("must be {expected}, got {unexpected}"),
+            )
         }
-        other => SettingsError(format!("reading settings: {other}")),
+        other => SettingsError::Read(other.to_string()),
     }
 }
 
