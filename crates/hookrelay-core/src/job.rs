@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::DeliveryKind;
+use crate::names::ProjectName;
 use crate::webhook::Format;
 
 /// The job version this build writes and reads.
@@ -50,7 +51,7 @@ pub struct Job {
     #[serde(default)]
     pub kind: DeliveryKind,
     /// Project.
-    pub project: String,
+    pub project: ProjectName,
     /// Webhook name; none for a test of an unsaved webhook.
     #[serde(default)]
     pub webhook: Option<String>,
@@ -154,7 +155,7 @@ impl Job {
     /// the other fields by name.
     pub fn first_attempt(
         id: impl Into<String>,
-        project: impl Into<String>,
+        project: ProjectName,
         endpoint: impl Into<String>,
         event: impl Into<String>,
         request: JobRequest,
@@ -163,7 +164,7 @@ impl Job {
             v: JOB_VERSION,
             id: id.into(),
             kind: DeliveryKind::default(),
-            project: project.into(),
+            project,
             webhook: None,
             event: event.into(),
             endpoint: endpoint.into(),
@@ -246,7 +247,7 @@ mod tests {
             v: JOB_VERSION,
             id: "d1".into(),
             kind: DeliveryKind::Delivery,
-            project: "p".into(),
+            project: ProjectName::parse("p").expect("a valid project"),
             webhook: Some("w".into()),
             event: "e".into(),
             endpoint: "ep".into(),
@@ -272,6 +273,14 @@ mod tests {
         let back = Job::decode(j.encode().as_bytes()).expect("decodes");
         assert_eq!(back, j);
         assert_eq!(back.timeout(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_job_with_an_invalid_project_does_not_decode() {
+        let mut value = serde_json::to_value(job()).expect("serialises");
+        value["project"] = serde_json::json!("../other");
+        let raw = serde_json::to_vec(&value).expect("serialises");
+        assert!(matches!(Job::decode(&raw), Err(JobDecodeError::Invalid(_))));
     }
 
     #[test]

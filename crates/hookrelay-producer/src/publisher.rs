@@ -358,15 +358,11 @@ impl Publisher {
                 view.id
             ))
         })?;
+        let project = ProjectName::parse(view.project.as_str()).map_err(|e| {
+            ProducerError::Internal(format!("delivery {:?} has a stored {e}", view.id))
+        })?;
         let now = now_ms();
-        let mut job = build_job(
-            view.id.clone(),
-            view.kind,
-            &view.project,
-            webhook,
-            &event,
-            now,
-        );
+        let mut job = build_job(view.id.clone(), view.kind, &project, webhook, &event, now);
         job.attempt = view.attempts.iter().map(|a| a.attempt).max().unwrap_or(0) + 1;
         // Publish → delivered is about the event's first delivery, not a redelivery.
         job.created_at_ms = 0;
@@ -434,7 +430,7 @@ fn next_job(
 fn build_job(
     id: String,
     kind: DeliveryKind,
-    project: &str,
+    project: &ProjectName,
     webhook: &Webhook,
     event: &Event,
     now_ms: i64,
@@ -443,7 +439,7 @@ fn build_job(
         v: JOB_VERSION,
         id,
         kind,
-        project: project.to_string(),
+        project: project.clone(),
         webhook: Some(webhook.name.clone()),
         event: event.event.clone(),
         endpoint: webhook.id.clone(),

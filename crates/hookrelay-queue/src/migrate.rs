@@ -187,7 +187,7 @@ impl Queue {
         else {
             return Ok(test_endpoint(&job.id));
         };
-        let key = (job.project.clone(), name.to_owned());
+        let key = (job.project.to_string(), name.to_owned());
         if !known.contains_key(&key) {
             let mut conn = self.connection();
             let raw: Option<String> = redis::cmd("HGET")

@@ -823,7 +823,7 @@ impl Queue {
             .arg(CIRCUIT_FAILURE_THRESHOLD)
             .arg(CIRCUIT_COOLDOWN_BASE.as_millis() as u64)
             .arg(CIRCUIT_COOLDOWN_MAX.as_millis() as u64)
-            .arg(&ack.job.project)
+            .arg(ack.job.project.as_str())
             .arg(ack.job.webhook.as_deref().unwrap_or(""))
             .arg(
                 // The script sees only its own partition's ring: with several partitions a

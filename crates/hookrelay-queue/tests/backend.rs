@@ -17,7 +17,13 @@ fn job(id: &str) -> Job {
         timeout_secs: 1,
         ..JobRequest::new("http://127.0.0.1:9/", "{}")
     };
-    Job::first_attempt(id, "p", "ep-test", "e", request)
+    Job::first_attempt(
+        id,
+        hookrelay_core::ProjectName::parse("p").unwrap(),
+        "ep-test",
+        "e",
+        request,
+    )
 }
 
 async fn push(queue: &Queue, id: &str) {

@@ -17,7 +17,7 @@ fn job(id: &str) -> Job {
         retry: true,
         ..Job::first_attempt(
             id,
-            "p",
+            hookrelay_core::ProjectName::parse("p").unwrap(),
             "ep-test",
             "e",
             JobRequest::new("http://127.0.0.1:9/", "{}"),

@@ -24,7 +24,13 @@ fn job(url: &str) -> Job {
     Job {
         webhook: Some("w".into()),
         retry: true,
-        ..Job::first_attempt("dlv_0123456789", "p", "ep-test", "model.created", request)
+        ..Job::first_attempt(
+            "dlv_0123456789",
+            hookrelay_core::ProjectName::parse("p").unwrap(),
+            "ep-test",
+            "model.created",
+            request,
+        )
     }
 }
 

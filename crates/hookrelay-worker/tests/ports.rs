@@ -16,7 +16,13 @@ fn job(url: &str) -> Job {
     };
     Job {
         webhook: Some("w".into()),
-        ..Job::first_attempt("dlv_ports", "p", "ep-test", "e", request)
+        ..Job::first_attempt(
+            "dlv_ports",
+            hookrelay_core::ProjectName::parse("p").unwrap(),
+            "ep-test",
+            "e",
+            request,
+        )
     }
 }
 

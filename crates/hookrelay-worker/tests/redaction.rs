@@ -26,7 +26,13 @@ fn job(url: &str) -> Job {
     };
     Job {
         webhook: Some("w".into()),
-        ..Job::first_attempt("dlv_redaction", "p", "ep-test", "e", request)
+        ..Job::first_attempt(
+            "dlv_redaction",
+            hookrelay_core::ProjectName::parse("p").unwrap(),
+            "ep-test",
+            "e",
+            request,
+        )
     }
 }
 

@@ -172,35 +172,23 @@ async fn many_endpoints(url: &str) -> anyhow::Result<()> {
 
 /// Enqueues `jobs` deliveries spread evenly over `endpoints` endpoints.
 async fn fill(queue: &Queue, endpoints: usize, jobs: usize) -> anyhow::Result<()> {
-    use hookrelay_core::delivery::DeliveryKind;
     use hookrelay_core::job::JobRequest;
-    use hookrelay_core::{Format, JOB_VERSION, Job};
+    use hookrelay_core::{Job, ProjectName};
     use hookrelay_queue::NewDelivery;
+    let project = ProjectName::parse("claim")?;
     for chunk in (0..jobs).collect::<Vec<_>>().chunks(500) {
         let ds: Vec<NewDelivery> = chunk
             .iter()
             .map(|i| NewDelivery {
                 job: Job {
-                    v: JOB_VERSION,
-                    id: format!("d{i}"),
-                    kind: DeliveryKind::Delivery,
-                    project: "claim".into(),
                     webhook: Some(format!("w{}", i % endpoints)),
-                    event: "e".into(),
-                    endpoint: format!("ep{}", i % endpoints),
-                    attempt: 1,
-                    deferred: 0,
-                    created_at_ms: 0,
-                    retry: false,
-                    request: JobRequest {
-                        url: "http://127.0.0.1:9/".into(),
-                        headers: vec![],
-                        token: None,
-                        secrets: vec![],
-                        timeout_secs: 10,
-                        body: "{}".into(),
-                        format: Format::Json,
-                    },
+                    ..Job::first_attempt(
+                        format!("d{i}"),
+                        project.clone(),
+                        format!("ep{}", i % endpoints),
+                        "e",
+                        JobRequest::new("http://127.0.0.1:9/", "{}"),
+                    )
                 },
                 event_id: None,
                 keep_job: true,
