@@ -4,12 +4,23 @@
 /// The settings file the binary embeds.
 const DEFAULTS: &str = include_str!("../../../config/default.toml");
 
-/// `concurrency`: deliveries in flight per worker process.
-pub fn concurrency() -> usize {
+/// An integer setting of the embedded defaults.
+fn integer(name: &str) -> usize {
     DEFAULTS
         .parse::<toml::Table>()
         .ok()
-        .and_then(|t| t.get("concurrency").and_then(toml::Value::as_integer))
+        .and_then(|t| t.get(name).and_then(toml::Value::as_integer))
         .and_then(|n| usize::try_from(n).ok())
-        .expect("config/default.toml sets concurrency")
+        .unwrap_or_else(|| panic!("config/default.toml sets {name}"))
+}
+
+/// `concurrency`: deliveries in flight per worker process.
+pub fn concurrency() -> usize {
+    integer("concurrency")
+}
+
+/// `endpoint_concurrency`: deliveries in flight to one webhook across all workers, for
+/// webhooks without `max_concurrency` (the bench's).
+pub fn endpoint_concurrency() -> usize {
+    integer("endpoint_concurrency")
 }
