@@ -79,10 +79,28 @@ pub enum Generator {
     Hyper,
 }
 
+/// The load generator asked for on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Choice {
+    /// wrk when installed, else the hyper client.
+    Auto,
+    /// wrk; an error when it is not installed.
+    Wrk,
+    /// The hyper client in the bench process.
+    Hyper,
+}
+
 impl Generator {
-    /// wrk if installed, else the hyper client.
-    pub fn detect() -> Self {
-        on_path("wrk").map_or(Generator::Hyper, Generator::Wrk)
+    /// The generator `choice` asks for.
+    pub fn pick(choice: Choice) -> anyhow::Result<Self> {
+        let wrk = on_path("wrk");
+        Ok(match choice {
+            Choice::Auto => wrk.map_or(Generator::Hyper, Generator::Wrk),
+            Choice::Wrk => Generator::Wrk(wrk.ok_or_else(|| {
+                anyhow::anyhow!("wrk is not installed (scripts/bench-deps.sh installs it)")
+            })?),
+            Choice::Hyper => Generator::Hyper,
+        })
     }
 
     /// A short name for tables.

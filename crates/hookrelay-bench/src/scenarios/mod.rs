@@ -94,6 +94,10 @@ pub struct Opts {
     /// limit `HOOKRELAY_ENDPOINT_CONCURRENCY`).
     #[arg(long)]
     pub ceiling_connections: Option<usize>,
+    /// The ceiling's load generator: wrk when installed (`auto`), or the bare hyper client
+    /// in the bench process (`hyper`; also what `auto` falls back to).
+    #[arg(long, value_enum, default_value_t = crate::ceiling::Choice::Auto)]
+    pub ceiling_client: crate::ceiling::Choice,
 }
 
 impl Opts {

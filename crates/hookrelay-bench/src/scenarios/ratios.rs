@@ -88,7 +88,7 @@ pub async fn measure(opts: &Opts, s: &Setup) -> anyhow::Result<Ceilings> {
         println!("\n(no delivery was recorded, so there is no request to replay: no ceiling)");
         return Ok(out);
     };
-    let generator = Generator::detect();
+    let generator = Generator::pick(opts.ceiling_client)?;
     let connections = opts.ceiling_connections();
     let threads = opts.load_threads.max(1);
     let duration = Duration::from_secs(opts.ceiling_secs);
@@ -202,7 +202,7 @@ pub async fn measure(opts: &Opts, s: &Setup) -> anyhow::Result<Ceilings> {
             ""
         }
     );
-    if matches!(generator, Generator::Hyper) {
+    if matches!(generator, Generator::Hyper) && crate::ceiling::on_path("wrk").is_none() {
         println!(
             "(wrk is not installed, so the load came from a hyper client in the bench process; \
              scripts/bench-deps.sh installs wrk)"
