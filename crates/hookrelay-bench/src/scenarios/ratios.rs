@@ -307,12 +307,15 @@ pub fn print_projection(cpu: &[f64; 5], measured: f64) {
          process per core: one process drives its deliveries from about one core) on the \
          remaining cores, split in proportion to their CPU; receivers and publishers run on \
          other machines. It ignores contention, memory bandwidth, the network and Redis's own \
-         I/O threads.",
+         I/O threads, and takes the µs measured here, where every process shares {} cores, \
+         as they are: with a core of its own, Redis may find more or fewer commands queued \
+         per wake-up, which changes its system-call cost per delivery.",
         us(redis),
         us(api),
         us(worker),
         us(receiver),
-        us(load)
+        us(load),
+        cores()
     );
     if redis <= 0.0 || hookrelay <= 0.0 {
         println!("\n(no CPU was measured: no projection)");
