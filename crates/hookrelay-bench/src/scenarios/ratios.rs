@@ -354,8 +354,8 @@ pub fn print_projection(cpu: &[f64; 5], measured: f64) {
             format!("{api_cores:.1} : {worker_cores:.1}"),
             format!(
                 "{}, {}",
-                api_cores.ceil().max(1.0),
-                worker_cores.ceil().max(1.0)
+                api_cores.round().max(1.0),
+                worker_cores.round().max(1.0)
             ),
             thousands(redis_limit.min(hr_limit).round() as u64) + "/s",
             first,
