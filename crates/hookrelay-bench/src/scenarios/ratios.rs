@@ -93,38 +93,35 @@ pub async fn measure(opts: &Opts, s: &Setup) -> anyhow::Result<Ceilings> {
     let threads = opts.load_threads.max(1);
     let duration = Duration::from_secs(opts.ceiling_secs);
 
-    // The bench's own receiver: the run's one, or a fast one started for this.
-    let started_sink;
-    let bench_target = if opts.receiver == ReceiverKind::Nginx {
-        started_sink = Sink::start(ReceiverKind::Fast, opts.receiver_threads).await?;
-        Target {
-            name: "bench receiver (fast)".to_owned(),
-            url: started_sink.url("/hook"),
-            parts: Vec::new(),
-            in_bench: true,
+    // The bench's own receiver: the run's one, or a fast one started for this. A ceiling
+    // that cannot be measured is reported and left out; the rates stand without it.
+    let mut notes: Vec<String> = Vec::new();
+    let started_sink = if opts.receiver == ReceiverKind::Nginx {
+        match Sink::start(ReceiverKind::Fast, opts.receiver_threads).await {
+            Ok(sink) => Some(sink),
+            Err(e) => {
+                notes.push(format!("the bench receiver could not be started: {e:#}"));
+                None
+            }
         }
     } else {
-        Target {
+        None
+    };
+    let bench_target = match &started_sink {
+        Some(sink) => Some(Target {
+            name: "bench receiver (fast)".to_owned(),
+            url: sink.url("/hook"),
+            parts: Vec::new(),
+            in_bench: true,
+        }),
+        None if opts.receiver != ReceiverKind::Nginx => Some(Target {
             name: format!("bench receiver ({})", opts.receiver.name()),
             url: s.sink.url("/hook"),
             parts: Vec::new(),
             in_bench: true,
-        }
+        }),
+        None => None,
     };
-    out.runs.push(
-        ceiling::measure(
-            &generator,
-            &bench_target,
-            &sample,
-            connections,
-            threads,
-            duration,
-        )
-        .await?,
-    );
-    if opts.receiver != ReceiverKind::Nginx {
-        out.own = Some(0);
-    }
 
     // nginx: the run's receiver, or one started for this when installed.
     let mut started_nginx = None;
@@ -135,27 +132,44 @@ pub async fn measure(opts: &Opts, s: &Setup) -> anyhow::Result<Ceilings> {
             parts: s.sink.processes(),
             in_bench: false,
         })
-    } else if crate::nginx::find().is_some() {
-        let n = Nginx::start(opts.receiver_threads).await?;
-        let t = Target {
-            name: "nginx".to_owned(),
-            url: n.url("/hook"),
-            parts: nginx_parts(&n),
-            in_bench: false,
-        };
-        started_nginx = Some(n);
-        Some(t)
-    } else {
+    } else if crate::nginx::find().is_none() {
+        notes.push(
+            "nginx is not installed: no ceiling into nginx (scripts/bench-deps.sh installs it)"
+                .to_owned(),
+        );
         None
+    } else {
+        match Nginx::start(opts.receiver_threads).await {
+            Ok(n) => {
+                let t = Target {
+                    name: "nginx".to_owned(),
+                    url: n.url("/hook"),
+                    parts: nginx_parts(&n),
+                    in_bench: false,
+                };
+                started_nginx = Some(n);
+                Some(t)
+            }
+            Err(e) => {
+                notes.push(format!("nginx could not be started: {e:#}"));
+                None
+            }
+        }
     };
-    if let Some(t) = nginx_target {
-        out.runs
-            .push(ceiling::measure(&generator, &t, &sample, connections, threads, duration).await?);
-        if opts.receiver == ReceiverKind::Nginx {
-            out.own = Some(out.runs.len() - 1);
+
+    for t in [bench_target, nginx_target].into_iter().flatten() {
+        match ceiling::measure(&generator, &t, &sample, connections, threads, duration).await {
+            Ok(c) => {
+                out.runs.push(c);
+                if (t.name == "nginx") == (opts.receiver == ReceiverKind::Nginx) {
+                    out.own = Some(out.runs.len() - 1);
+                }
+            }
+            Err(e) => notes.push(format!("the ceiling into {} failed: {e:#}", t.name)),
         }
     }
     drop(started_nginx);
+    drop(started_sink);
 
     let mut t = Table::new(
         &format!(
@@ -208,10 +222,8 @@ pub async fn measure(opts: &Opts, s: &Setup) -> anyhow::Result<Ceilings> {
              scripts/bench-deps.sh installs wrk)"
         );
     }
-    if out.runs.len() < 2 {
-        println!(
-            "(nginx is not installed: no ceiling into nginx; scripts/bench-deps.sh installs it)"
-        );
+    for n in &notes {
+        println!("({n})");
     }
     Ok(out)
 }
