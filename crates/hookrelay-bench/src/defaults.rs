@@ -5,3 +5,9 @@
 pub fn concurrency() -> usize {
     hookrelay_core::defaults::defaults().concurrency
 }
+
+/// `endpoint_concurrency`: deliveries in flight to one webhook across all workers, for
+/// webhooks without `max_concurrency` (the bench's).
+pub fn endpoint_concurrency() -> usize {
+    hookrelay_core::defaults::defaults().endpoint_concurrency as usize
+}

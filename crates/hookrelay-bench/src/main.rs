@@ -9,13 +9,16 @@
 //! answers 200; it prints a few Markdown tables and stops by itself. Nothing asserts on
 //! speed: the figures are for people (see BENCHMARKS.md for how they were taken).
 //!
-//! Scenarios: `e2e` (publish rate, delivery rate, end-to-end latency), `backlog` (a large
+//! Scenarios: `e2e` (publish rate, delivery rate, end-to-end latency, then the machine's own
+//! HTTP ceiling measured with wrk and every rate as a ratio of it), `backlog` (a large
 //! backlog drains as fast as a small one), `pickup` (an idle worker picks an event up in
 //! milliseconds), `redis` (Redis commands per delivery), `memory` (worker RSS), `all`.
 
+mod ceiling;
 mod defaults;
 mod load;
 mod monitor;
+mod nginx;
 mod procstat;
 mod receiver;
 mod redisinfo;

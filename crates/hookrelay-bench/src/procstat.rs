@@ -49,6 +49,27 @@ pub fn cpu_secs(pid: u32) -> f64 {
         .map_or(0.0, |(_, s)| s)
 }
 
+/// CPU seconds used by this process's children that have exited and been waited for
+/// (`cutime + cstime` of `/proc/self/stat`): how the CPU of a load generator run as a child
+/// process (wrk) is read once it has finished.
+pub fn children_cpu_secs() -> f64 {
+    let Ok(text) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some(rest) = text.rfind(')').and_then(|c| text.get(c + 2..)) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // cutime and cstime are fields 16 and 17 (1-based), 13 and 14 after the name.
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (field(13) + field(14)) / *CLK_TCK
+}
+
 /// CPU seconds used by this process's threads, summed by thread name.
 pub fn own_threads_cpu() -> BTreeMap<String, f64> {
     let mut by_name = BTreeMap::new();

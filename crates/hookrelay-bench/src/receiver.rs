@@ -8,14 +8,20 @@
 //!   `webhook-id` to count duplicate deliveries;
 //! - `testkit`: the test suite's scripted receiver (`hookrelay_testkit::receiver`), which
 //!   records every request whole (headers and body), so it costs more per request and holds
-//!   every body in memory.
+//!   every body in memory;
+//! - `nginx`: nginx in a process of its own (see [`crate::nginx`]), so that the receiver's CPU
+//!   is a process of its own too; it counts requests from its access log and cannot see the
+//!   publish time in the body, so it gives rates but no end-to-end latency.
+//!
+//! Each keeps the first request it received (headers and body, or for nginx its size and
+//! webhook headers), which the ceiling measurement replays.
 
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,6 +33,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 
+use crate::ceiling::Sample;
+use crate::nginx::Nginx;
 use crate::report::{now_us, us_at};
 
 /// Which receiver to run.
@@ -36,6 +44,20 @@ pub enum ReceiverKind {
     Fast,
     /// The test suite's recording receiver.
     Testkit,
+    /// nginx in a process of its own, answering `200 {"received":true}` (rates only: no
+    /// end-to-end latency).
+    Nginx,
+}
+
+impl ReceiverKind {
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReceiverKind::Fast => "fast",
+            ReceiverKind::Testkit => "testkit",
+            ReceiverKind::Nginx => "nginx",
+        }
+    }
 }
 
 /// One request as the figures need it.
@@ -62,6 +84,7 @@ struct FastState {
     duplicates: AtomicU64,
     connections: AtomicU64,
     hasher: RandomState,
+    first: OnceLock<Sample>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -71,6 +94,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 enum Inner {
     Fast(Arc<FastState>),
     Testkit(Receiver),
+    Nginx(Box<Nginx>),
 }
 
 /// A running receiver. Stops with its runtime when dropped.
@@ -101,8 +125,9 @@ impl Sink {
             .thread_name("bench-recv")
             .enable_all()
             .build()?;
-        // Both receivers are started on their own runtime (so their connections are served
-        // by its threads); this runtime only awaits the start.
+        // The in-process receivers are started on their own runtime (so their connections
+        // are served by its threads); this runtime only awaits the start. nginx leaves it
+        // idle.
         let (addr, inner) = match kind {
             ReceiverKind::Fast => {
                 let state = Arc::new(FastState::default());
@@ -114,6 +139,11 @@ impl Sink {
             ReceiverKind::Testkit => {
                 let r = runtime.spawn(Receiver::start(Reply::Status(200))).await?;
                 (r.addr(), Inner::Testkit(r))
+            }
+            ReceiverKind::Nginx => {
+                let n = Nginx::start(threads).await?;
+                let addr = n.url("").trim_start_matches("http://").parse()?;
+                (addr, Inner::Nginx(Box::new(n)))
             }
         };
         Ok(Self {
@@ -133,6 +163,7 @@ impl Sink {
         match &self.inner {
             Inner::Fast(s) => s.count.load(Ordering::Relaxed),
             Inner::Testkit(r) => r.count() as u64,
+            Inner::Nginx(n) => n.count(),
         }
     }
 
@@ -141,6 +172,7 @@ impl Sink {
         match &self.inner {
             Inner::Fast(s) => s.connections.load(Ordering::Relaxed),
             Inner::Testkit(r) => r.connections() as u64,
+            Inner::Nginx(n) => n.connections(),
         }
     }
 
@@ -155,6 +187,7 @@ impl Sink {
                     .filter(|q| !seen.insert(q.header("webhook-id").unwrap_or("").to_owned()))
                     .count() as u64
             }
+            Inner::Nginx(n) => n.duplicates(),
         }
     }
 
@@ -175,6 +208,32 @@ impl Sink {
                     sent_us: sent_us(&q.body),
                 })
                 .collect(),
+            Inner::Nginx(n) => n.hits_since(from),
+        }
+    }
+
+    /// The first request received, to replay: its headers and body (for nginx, which logs
+    /// no body, a body of the same length).
+    pub fn sample(&self) -> Option<Sample> {
+        match &self.inner {
+            Inner::Fast(s) => s.first.get().cloned(),
+            Inner::Testkit(r) => r.requests().first().map(|q| Sample {
+                body: q.body.to_vec(),
+                headers: q.headers.clone(),
+            }),
+            Inner::Nginx(n) => n.first_request().map(|(len, headers)| Sample {
+                body: Sample::filler(usize::try_from(len).unwrap_or(0)),
+                headers,
+            }),
+        }
+    }
+
+    /// Processes of its own (nginx's master and workers), as CPU parts; none for the
+    /// receivers that run in the bench's process.
+    pub fn processes(&self) -> crate::procstat::Parts {
+        match &self.inner {
+            Inner::Nginx(n) => nginx_parts(n),
+            _ => Vec::new(),
         }
     }
 
@@ -193,6 +252,15 @@ impl Sink {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
+}
+
+/// nginx's master and worker processes, as CPU parts.
+pub fn nginx_parts(n: &Nginx) -> crate::procstat::Parts {
+    let mut parts = vec![("nginx master".to_owned(), n.pid())];
+    for (i, pid) in n.worker_pids().into_iter().enumerate() {
+        parts.push((format!("nginx worker {}", i + 1), pid));
+    }
+    parts
 }
 
 impl Drop for Sink {
@@ -231,12 +299,29 @@ async fn handle(
         .headers()
         .get("webhook-id")
         .map(|v| state.hasher.hash_one(v.as_bytes()));
+    let headers = state.first.get().is_none().then(|| {
+        req.headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect::<Vec<_>>()
+    });
     let body = req
         .into_body()
         .collect()
         .await
         .map(|c| c.to_bytes())
         .unwrap_or_default();
+    if let Some(headers) = headers {
+        let _ = state.first.set(Sample {
+            body: body.to_vec(),
+            headers,
+        });
+    }
     let hit = Hit {
         at_us: now_us(),
         sent_us: sent_us(&body),

@@ -5,6 +5,10 @@
 //! 2. start W workers and let them drain those N (delivery rate from a standing queue);
 //! 3. publish N more through the API while the workers run (both at once, saturated);
 //! 4. paced load at a fixed rate below saturation: end-to-end latency as users see it.
+//!
+//! Then the machine's own HTTP ceiling (see [`crate::ceiling`]) into the bench's receiver
+//! and into nginx, every rate above as a ratio of it with each process's CPU per event, and
+//! what that CPU projects to on 8 and 16 cores.
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,7 +16,14 @@ use std::time::Duration;
 use crate::load::{PublishRun, publish_closed, publish_paced};
 use crate::procstat::{CpuSnapshot, RssSampler, rss_bytes};
 use crate::report::{Table, mib, ms, rate, secs};
+use crate::scenarios::ratios::{self, Rate};
 use crate::scenarios::{CpuTable, Deliveries, Opts, count, load_average, setup, wait_delivered};
+
+/// Events per second of a publishing run.
+fn per_sec(n: u64, span: Duration) -> f64 {
+    let s = span.as_secs_f64();
+    if s > 0.0 { n as f64 / s } else { 0.0 }
+}
 
 fn publish_rows(t: &mut Table, run: &PublishRun) {
     t.row(["events accepted (202)".to_owned(), count(run.accepted)]);
@@ -40,10 +51,16 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
     let mut cpu = CpuTable::new();
 
     // 1. Publish with no worker running.
-    let c0 = CpuSnapshot::take(&s.stack.parts());
+    let c0 = CpuSnapshot::take(&s.parts());
     let pre = publish_closed(&s.api, n, opts.clients).await;
-    let c1 = CpuSnapshot::take(&s.stack.parts());
+    let c1 = CpuSnapshot::take(&s.parts());
     cpu.phase("1 publish only", &c0, &c1, pre.accepted);
+    let mut rates = vec![Rate {
+        name: format!("1. publish only, events/s ({} clients)", opts.clients),
+        rate: per_sec(pre.accepted, pre.span),
+        cpu: ratios::by_kind(&cpu.per_event("1 publish only")),
+        note: format!("202 p50 {}", ms(pre.latency.at(50.0))),
+    }];
     let waiting = s.stack.ready_len().await?;
     let mut t = Table::new(
         &format!(
@@ -62,12 +79,22 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
     let ready_us = crate::report::now_us();
     let rss_start: Vec<u64> = pids.iter().map(|p| rss_bytes(*p).unwrap_or(0)).collect();
     let sampler = RssSampler::start(&pids);
-    let c2 = CpuSnapshot::take(&s.stack.parts());
+    let c2 = CpuSnapshot::take(&s.parts());
     wait_delivered(&s.sink, pre.accepted).await;
-    let c3 = CpuSnapshot::take(&s.stack.parts());
+    let c3 = CpuSnapshot::take(&s.parts());
     cpu.phase("2 drain", &c2, &c3, pre.accepted);
     let peak_drain = sampler.finish();
     let drained = Deliveries::of(&s.sink.hits_since(0));
+    rates.push(Rate {
+        name: format!(
+            "2. drain, deliveries/s ({} worker(s) × {})",
+            opts.workers,
+            opts.concurrency()
+        ),
+        rate: drained.rate_value(),
+        cpu: ratios::by_kind(&cpu.per_event("2 drain")),
+        note: String::new(),
+    });
     let mut t = Table::new(
         &format!(
             "2. drain the {} waiting jobs: {} worker(s) × concurrency {}",
@@ -100,13 +127,25 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
     // 3. Publish through the API while the workers deliver.
     let base = s.sink.count();
     let sampler = RssSampler::start(&pids);
-    let c4 = CpuSnapshot::take(&s.stack.parts());
+    let c4 = CpuSnapshot::take(&s.parts());
     let live = publish_closed(&s.api, n, opts.clients).await;
     wait_delivered(&s.sink, base + live.accepted).await;
-    let c5 = CpuSnapshot::take(&s.stack.parts());
+    let c5 = CpuSnapshot::take(&s.parts());
     cpu.phase("3 publish + deliver", &c4, &c5, live.accepted);
     let peak_live = sampler.finish();
     let d = Deliveries::of(&s.sink.hits_since(base as usize));
+    let live_cpu = ratios::by_kind(&cpu.per_event("3 publish + deliver"));
+    let live_rate = d.rate_value();
+    rates.push(Rate {
+        name: "3. publish + deliver at once, deliveries/s".to_owned(),
+        rate: live_rate,
+        cpu: live_cpu,
+        note: if d.latency.is_empty() {
+            String::new()
+        } else {
+            format!("e2e p50 {}", ms(d.latency.at(50.0)))
+        },
+    });
     let mut t = Table::new(
         &format!(
             "3. publish through the API while {} worker(s) deliver ({} clients, as fast as answered)",
@@ -131,7 +170,7 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
         ((d.rate_value().min(drained.rate_value()) / 2.0 / 100.0).floor() * 100.0).max(100.0)
     };
     let base = s.sink.count();
-    let c6 = CpuSnapshot::take(&s.stack.parts());
+    let c6 = CpuSnapshot::take(&s.parts());
     let paced = publish_paced(
         &s.api,
         paced_rate,
@@ -140,14 +179,24 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
     )
     .await;
     wait_delivered(&s.sink, base + paced.accepted).await;
-    let c7 = CpuSnapshot::take(&s.stack.parts());
-    cpu.phase(
-        &format!("4 paced {paced_rate:.0}/s"),
-        &c6,
-        &c7,
-        paced.accepted,
-    );
+    let c7 = CpuSnapshot::take(&s.parts());
+    let paced_name = format!("4 paced {paced_rate:.0}/s");
+    cpu.phase(&paced_name, &c6, &c7, paced.accepted);
     let d = Deliveries::of(&s.sink.hits_since(base as usize));
+    rates.push(Rate {
+        name: "4. paced, events/s (fixed rate)".to_owned(),
+        rate: paced_rate,
+        cpu: ratios::by_kind(&cpu.per_event(&paced_name)),
+        note: if d.latency.is_empty() {
+            "no latency (nginx sees no publish time)".to_owned()
+        } else {
+            format!(
+                "e2e p50 {} / p99 {}",
+                ms(d.latency.at(50.0)),
+                ms(d.latency.at(99.0))
+            )
+        },
+    });
     let mut t = Table::new(
         &format!(
             "4. paced load: {paced_rate:.0} events/s for {} s through the API",
@@ -203,5 +252,11 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
     t.print();
 
     s.stack.stop_workers();
+
+    // The machine's own HTTP ceiling, now that the worker's request is known, and every
+    // rate as a share of it.
+    let ceilings = ratios::measure(opts, &s).await?;
+    ratios::print_ratios(&ceilings, &rates);
+    ratios::print_projection(&live_cpu, live_rate);
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod e2e;
 pub mod isolation;
 pub mod memory;
 pub mod pickup;
+pub mod ratios;
 pub mod redis_cmds;
 
 use std::path::Path;
@@ -55,10 +56,12 @@ pub struct Opts {
     /// Events published one at a time (pickup).
     #[arg(long, default_value_t = 200)]
     pub samples: u64,
-    /// Which receiver the worker delivers to.
+    /// Which receiver the worker delivers to: `nginx` runs it as a process of its own, so
+    /// its CPU shows apart from the bench's (rates only: nginx cannot see the publish time,
+    /// so no end-to-end latency).
     #[arg(long, value_enum, default_value_t = ReceiverKind::Fast)]
     pub receiver: ReceiverKind,
-    /// Runtime threads of the receiver.
+    /// Runtime threads of the receiver (for nginx: worker processes).
     #[arg(long, default_value_t = 1)]
     pub receiver_threads: usize,
     /// Runtime threads of the load generator (API clients, direct enqueue).
@@ -83,6 +86,18 @@ pub struct Opts {
     /// `TOKIO_WORKER_THREADS=1` or `HOOKRELAY_RETENTION_SECS=3600`.
     #[arg(long = "hookrelay-env", value_name = "NAME=VALUE", value_parser = parse_env)]
     pub hookrelay_env: Vec<(String, String)>,
+    /// How long each HTTP ceiling measurement (e2e) lasts, seconds; 0 skips them.
+    #[arg(long, default_value_t = 5)]
+    pub ceiling_secs: u64,
+    /// Connections of the ceiling's load generator; without it, as many as the workers
+    /// hold open to the bench webhook (workers × concurrency, capped by the per-webhook
+    /// limit `HOOKRELAY_ENDPOINT_CONCURRENCY`).
+    #[arg(long)]
+    pub ceiling_connections: Option<usize>,
+    /// The ceiling's load generator: wrk when installed (`auto`), or the bare hyper client
+    /// in the bench process (`hyper`; also what `auto` falls back to).
+    #[arg(long, value_enum, default_value_t = crate::ceiling::Choice::Auto)]
+    pub ceiling_client: crate::ceiling::Choice,
 }
 
 impl Opts {
@@ -90,6 +105,26 @@ impl Opts {
     pub fn concurrency(&self) -> usize {
         self.concurrency
             .unwrap_or_else(crate::defaults::concurrency)
+    }
+
+    /// Deliveries in flight to the bench webhook at most: every worker's slots, capped by
+    /// the per-webhook limit (from `--hookrelay-env`, else the binary's default).
+    pub fn deliveries_in_flight(&self) -> usize {
+        let cap = self
+            .hookrelay_env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "HOOKRELAY_ENDPOINT_CONCURRENCY")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or_else(crate::defaults::endpoint_concurrency);
+        (self.workers.max(1) * self.concurrency()).min(cap)
+    }
+
+    /// Connections of the ceiling's load generator.
+    pub fn ceiling_connections(&self) -> usize {
+        self.ceiling_connections
+            .unwrap_or_else(|| self.deliveries_in_flight())
+            .max(1)
     }
 }
 
@@ -109,6 +144,16 @@ pub struct Setup {
     pub api: Api,
     /// The receiver (dropped after the stack's processes: declared last).
     pub sink: Sink,
+}
+
+impl Setup {
+    /// The processes whose CPU a scenario splits out: the stack's, and the receiver's when
+    /// it runs in a process of its own (nginx).
+    pub fn parts(&self) -> crate::procstat::Parts {
+        let mut parts = self.stack.parts();
+        parts.extend(self.sink.processes());
+        parts
+    }
 }
 
 /// Starts the receiver, Redis and the API, and creates the bench webhook.
@@ -226,6 +271,20 @@ impl CpuTable {
         });
     }
 
+    /// CPU µs per event of each part in the phase named `name`.
+    pub fn per_event(&self, name: &str) -> Vec<(String, f64)> {
+        self.phases
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| {
+                p.rows
+                    .iter()
+                    .map(|r| (r.label.clone(), r.secs * 1e6 / p.events.max(1) as f64))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Prints two tables, parts by phase: "% of one core", then "CPU µs per event". Parts
     /// missing from a phase (a worker not started yet) are left blank.
     pub fn print(&self, title: &str) {
@@ -331,10 +390,7 @@ pub fn print_machine(opts: &Opts) {
             opts.workers,
             opts.concurrency(),
             opts.clients,
-            match opts.receiver {
-                ReceiverKind::Fast => "fast",
-                ReceiverKind::Testkit => "testkit",
-            },
+            opts.receiver.name(),
             opts.receiver_threads,
             opts.pad_bytes
         ),
