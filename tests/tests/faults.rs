@@ -70,7 +70,7 @@ fn assert_exactly_once(receiver: &Receiver, ids: &[String]) {
     );
 }
 
-/// Issue 1: a worker SIGKILLed with deliveries in flight. Every delivery arrives; only what
+/// A worker SIGKILLed with deliveries in flight. Every delivery arrives; only what
 /// was in flight is delivered twice; the dead worker's jobs are taken over after the
 /// recovery timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,7 +180,7 @@ async fn sigkill_worker_with_deliveries_in_flight() {
     );
 }
 
-/// Issue 2: several healthy workers on one Redis deliver each delivery exactly once.
+/// Several healthy workers on one Redis deliver each delivery exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_workers_deliver_each_delivery_once() {
     let redis = RedisServer::start();
@@ -222,8 +222,8 @@ async fn several_workers_deliver_each_delivery_once() {
     }
 }
 
-/// Issue 2, busy: deliveries that take longer than the recovery timeout are not mistaken for
-/// a dead worker's: still exactly once.
+/// Several workers, busy: deliveries that take longer than the recovery timeout are not
+/// mistaken for a dead worker's: still exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_workers_are_not_taken_for_dead_ones() {
     let redis = RedisServer::start();
@@ -261,7 +261,7 @@ async fn busy_workers_are_not_taken_for_dead_ones() {
     );
 }
 
-/// Issue 3: Redis SIGKILLed and restarted with AOF while clients keep publishing. Every event
+/// Redis SIGKILLed and restarted with AOF while clients keep publishing. Every event
 /// answered 202 — before, during and after the outage — is delivered; the API and the worker
 /// reconnect by themselves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,7 +378,7 @@ async fn redis_killed_and_restarted_with_aof() {
     );
 }
 
-/// Issue 4: Redis down (refusing connections, then frozen) while a client publishes: a 503
+/// Redis down (refusing connections, then frozen) while a client publishes: a 503
 /// with a JSON error within seconds, never a hang or a 202; the worker backs off and resumes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_while_publishing() {
@@ -501,7 +501,7 @@ async fn wait_published(api: &Api, path: &str, event: Value) -> Vec<String> {
     }
 }
 
-/// Issue 5: values in the ready list that are not runnable jobs go to the dead list with the
+/// Values in the ready list that are not runnable jobs go to the dead list with the
 /// reason, are logged once each, and the worker delivers the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_in_the_queue_goes_to_the_dead_list() {
@@ -597,7 +597,7 @@ async fn garbage_in_the_queue_goes_to_the_dead_list() {
     );
 }
 
-/// Issue 6: SIGTERM to a busy worker: it stops taking jobs, finishes what runs, exits 0, and
+/// SIGTERM to a busy worker: it stops taking jobs, finishes what runs, exits 0, and
 /// with another worker after it every delivery is made exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_or_hands_back_and_exits_zero() {
@@ -654,7 +654,7 @@ async fn sigterm_finishes_or_hands_back_and_exits_zero() {
     );
 }
 
-/// Issue 6, the bound: a SIGTERM while a delivery hangs waits for its timeout, records the
+/// SIGTERM, the bound: a SIGTERM while a delivery hangs waits for its timeout, records the
 /// attempt, schedules the retry, and exits 0. The timeout: `HOOKRELAY_FAULT_HANG_TIMEOUT`
 /// (default 3 s; 30 s is the longest a webhook may have, well within the 35 s shutdown).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -698,7 +698,7 @@ async fn sigterm_waits_for_a_hanging_delivery_to_time_out() {
     );
 }
 
-/// Issue 7: a backlog built while no worker runs drains completely once one starts.
+/// A backlog built while no worker runs drains completely once one starts.
 /// Size: `HOOKRELAY_FAULT_BACKLOG` (default 10,000; the Guarantees in the README cite 100,000).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backlog_drains_completely() {
@@ -748,7 +748,7 @@ async fn backlog_drains_completely() {
     );
 }
 
-/// Issue 8: receivers that never answer, answer 1 GB, reset, trickle, redirect, close or
+/// Receivers that never answer, answer 1 GB, reset, trickle, redirect, close or
 /// refuse: each a recorded attempt with a clear error (or, for a redirect, the 3xx, not
 /// followed); memory stays flat and the worker keeps working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
