@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use hookrelay_core::time::now_rfc3339;
 use hookrelay_core::webhook::{validate_max_concurrency, validate_rate_limit, validate_timeout};
-use hookrelay_core::{DEFAULT_TIMEOUT_SECS, FieldError, Format, Header, Health, Webhook};
+use hookrelay_core::{
+    DEFAULT_TIMEOUT_SECS, FieldError, Format, Header, Health, Webhook, WebhookName,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// A header as sent by a client. `value` may be null (or absent) for a header whose key the
@@ -31,7 +33,7 @@ pub(in crate::api) struct HeaderOut {
 /// Body of `POST /projects/{p}/webhooks`.
 #[derive(Debug, Deserialize)]
 pub(in crate::api) struct WebhookCreateIn {
-    pub(super) name: String,
+    pub(super) name: WebhookName,
     pub(super) url: String,
     pub(super) headers: Option<Vec<HeaderIn>>,
     pub(super) object_type: String,
@@ -60,7 +62,7 @@ pub(in crate::api) struct WebhookCreateIn {
 /// field as it is, except `version` and `token`, where `null` clears it.
 #[derive(Debug, Default, Deserialize)]
 pub(in crate::api) struct WebhookPatchIn {
-    pub(super) name: Option<String>,
+    pub(super) name: Option<WebhookName>,
     pub(super) url: Option<String>,
     pub(super) headers: Option<Vec<HeaderIn>>,
     pub(super) object_type: Option<String>,
@@ -286,7 +288,9 @@ pub(super) fn apply_patch(
     timeout: Option<u32>,
 ) -> Result<Webhook, FieldError> {
     let mut w = current.clone();
-    set_given(&mut w.name, &patch.name);
+    if let Some(name) = &patch.name {
+        w.name = name.to_string();
+    }
     set_given(&mut w.url, &patch.url);
     if let Some(headers) = &patch.headers {
         w.headers = resolve_headers(headers.clone(), &current.headers)?;

@@ -67,7 +67,7 @@ async fn create(
         rate_limit: input.rate_limit.map(validate_rate_limit).transpose()?,
         ordered: input.ordered.unwrap_or(false),
         ..WebhookDraft::new(
-            input.name,
+            input.name.into_string(),
             input.url,
             input.object_type,
             input.object_name,
