@@ -469,12 +469,33 @@ fn spawn_announcer(queue: Queue, announcer: Announcer) -> tokio::task::JoinHandl
     })
 }
 
+/// apalis' handler. apalis polls every delivery in flight inside one future, on the thread
+/// that drives the worker; so each delivery runs as a task of its own, which the runtime
+/// spreads over all its threads, and the handler only waits for it. A panic inside is
+/// raised again here, where apalis catches it; when apalis drops the handler (a shutdown
+/// that outlasted its timeout), the task is aborted with it, as the delivery itself was
+/// dropped before.
 async fn deliver(
     job: Job,
     deliverer: Data<Arc<Deliverer>>,
 ) -> Result<(), std::convert::Infallible> {
-    deliverer.process(job).await;
+    let deliverer = Arc::clone(&deliverer);
+    let mut task = AbortOnDrop(tokio::spawn(async move { deliverer.process(job).await }));
+    if let Err(e) = (&mut task.0).await
+        && e.is_panic()
+    {
+        std::panic::resume_unwind(e.into_panic());
+    }
     Ok(())
+}
+
+/// Aborts a task when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Runs a worker until `shutdown` completes, then stops taking jobs, lets running deliveries
