@@ -36,8 +36,8 @@ pub use conn::RedisConn;
 pub use endpoints::{EndpointChange, EndpointConfig};
 pub use error::QueueError;
 pub use queue::{
-    Ack, AckOutcome, Claimed, ClaimedJob, EnqueueOutcome, NewDelivery, Queue, QueueStats,
-    RedeliverOutcome,
+    Ack, AckOutcome, Claimed, ClaimedJob, EnqueueOutcome, NewDelivery, PreparedAck, Queue,
+    QueueStats, RedeliverOutcome,
 };
 pub use record::DeliveryView;
 pub use recovery::{RECOVERY_RETENTION_SECS, RecoveryProgress};

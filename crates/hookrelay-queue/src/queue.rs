@@ -158,6 +158,27 @@ pub struct AckOutcome {
     pub dead: Option<String>,
 }
 
+/// An ack's keys and arguments, built from an [`Ack`] and owned, so that several can be
+/// settled by one script call ([`Queue::ack_many`]).
+#[derive(Debug, Clone)]
+pub struct PreparedAck {
+    /// The partition whose script settles it: acks go together only within one.
+    pub partition: u32,
+    keys: Vec<String>,
+    args: Vec<Vec<u8>>,
+}
+
+/// Script arguments, each as the bytes Redis receives.
+#[derive(Default)]
+struct ArgList(Vec<Vec<u8>>);
+
+impl ArgList {
+    fn arg<T: redis::ToRedisArgs>(&mut self, value: T) -> &mut Self {
+        value.write_redis_args(&mut self.0);
+        self
+    }
+}
+
 /// What `redeliver` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedeliverOutcome {
@@ -745,6 +766,85 @@ impl Queue {
     /// Records an attempt and settles its job, and with `take_next` takes the endpoint's
     /// next job when no other endpoint waits.
     pub async fn ack(&self, ack: &Ack<'_>) -> Result<AckOutcome, QueueError> {
+        let prepared = self.prepare_ack(ack)?;
+        let mut inv = self.invocation(&scripts::ACK, prepared.partition);
+        for k in &prepared.keys {
+            inv.key(k);
+        }
+        for a in &prepared.args {
+            inv.arg(a);
+        }
+        let mut conn = self.conn.clone();
+        let answer: (i64, Vec<Vec<u8>>, String) = inv.invoke_async(&mut conn).await?;
+        self.ack_outcome(prepared.partition, answer)
+    }
+
+    /// Settles several attempts of one partition (see [`PreparedAck::partition`]) in one
+    /// script call, each exactly as [`Queue::ack`] would, in order. One result per attempt:
+    /// an attempt whose settling failed in the script does not stop the others. `Err` when
+    /// the call itself failed (then none, some or all may have been settled, as when a
+    /// single ack's answer is lost).
+    pub async fn ack_many(
+        &self,
+        acks: &[PreparedAck],
+    ) -> Result<Vec<Result<AckOutcome, QueueError>>, QueueError> {
+        let Some(first) = acks.first() else {
+            return Ok(Vec::new());
+        };
+        let p = first.partition;
+        if acks.iter().any(|a| a.partition != p) {
+            return Err(QueueError::Protocol(
+                "acks of several partitions in one call".into(),
+            ));
+        }
+        let mut inv = self.invocation(&scripts::ACK_MANY, p);
+        for a in acks {
+            for k in &a.keys {
+                inv.key(k);
+            }
+        }
+        inv.arg(acks.len());
+        for a in acks {
+            for arg in &a.args {
+                inv.arg(arg);
+            }
+        }
+        let mut conn = self.conn.clone();
+        let answers: Vec<(i64, Vec<Vec<u8>>, String)> = inv.invoke_async(&mut conn).await?;
+        if answers.len() != acks.len() {
+            return Err(QueueError::Protocol(format!(
+                "{} answers to {} acks",
+                answers.len(),
+                acks.len()
+            )));
+        }
+        Ok(answers
+            .into_iter()
+            .map(|answer| match answer {
+                (-1, _, error) => Err(QueueError::Protocol(format!("ack script: {error}"))),
+                answer => self.ack_outcome(p, answer),
+            })
+            .collect())
+    }
+
+    fn ack_outcome(
+        &self,
+        p: u32,
+        (settled, next, dead): (i64, Vec<Vec<u8>>, String),
+    ) -> Result<AckOutcome, QueueError> {
+        let next = match <[Vec<u8>; 4]>::try_from(next) {
+            Ok(fields) => Some(self.claimed_job(p, fields)),
+            Err(_) => None,
+        };
+        Ok(AckOutcome {
+            settled: settled == 1,
+            next,
+            dead: (!dead.is_empty()).then_some(dead),
+        })
+    }
+
+    /// The keys and arguments of an ack, owned, to be settled later by [`Queue::ack_many`].
+    pub fn prepare_ack(&self, ack: &Ack<'_>) -> Result<PreparedAck, QueueError> {
         let id = &ack.job.id;
         // A successful delivery attempt is a small field of the record; any other goes,
         // with the answer it got, to the attempts list.
@@ -786,13 +886,15 @@ impl Queue {
         };
         let p = self.keys.delivery_partition(id);
         let part = self.keys.partition(p);
-        let mut inv = self.invocation(&scripts::ACK, p);
-        inv.key(self.keys.delivery(id))
-            .key(self.keys.attempts(id))
-            .key(part.endpoint_failed(&ack.job.endpoint));
-        self.endpoint_keys(&mut inv, p, &ack.job.endpoint);
-        inv.key(part.activity(&ack.job.project, now.div_euclid(60_000)));
-        inv.arg(ack.worker)
+        let mut keys = Vec::with_capacity(8);
+        keys.push(self.keys.delivery(id));
+        keys.push(self.keys.attempts(id));
+        keys.push(part.endpoint_failed(&ack.job.endpoint));
+        let ek = part.endpoint(&ack.job.endpoint);
+        keys.extend([ek.state, ek.ready, ek.scheduled, ek.leases]);
+        keys.push(part.activity(&ack.job.project, now.div_euclid(60_000)));
+        let mut args = ArgList::default();
+        args.arg(ack.worker)
             .arg(id)
             .arg(&ack.job.endpoint)
             .arg(ack.status.as_str())
@@ -839,17 +941,10 @@ impl Queue {
             .arg(self.retention_succeeded.as_secs().max(1))
             .arg(self.retention_failed.as_secs().max(1))
             .arg(summary.unwrap_or_default());
-        let mut conn = self.conn.clone();
-        let (settled, next, dead): (i64, Vec<Vec<u8>>, String) =
-            inv.invoke_async(&mut conn).await?;
-        let next = match <[Vec<u8>; 4]>::try_from(next) {
-            Ok(fields) => Some(self.claimed_job(p, fields)),
-            Err(_) => None,
-        };
-        Ok(AckOutcome {
-            settled: settled == 1,
-            next,
-            dead: (!dead.is_empty()).then_some(dead),
+        Ok(PreparedAck {
+            partition: p,
+            keys,
+            args: args.0,
         })
     }
 

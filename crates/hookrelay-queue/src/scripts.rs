@@ -16,11 +16,24 @@ macro_rules! script {
             ))
         });
     };
+    // With a shared function of its own between the prelude and the body.
+    ($name:ident, $shared:literal, $file:literal) => {
+        pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(concat!(
+                include_str!("lua/prelude.lua"),
+                "\n",
+                include_str!(concat!("lua/", $shared)),
+                "\n",
+                include_str!(concat!("lua/", $file))
+            ))
+        });
+    };
 }
 
 script!(ENQUEUE, "enqueue.lua");
 script!(CLAIM, "claim.lua");
-script!(ACK, "ack.lua");
+script!(ACK, "ack_fn.lua", "ack.lua");
+script!(ACK_MANY, "ack_fn.lua", "ack_many.lua");
 script!(RENEW, "renew.lua");
 script!(RELEASE, "release.lua");
 script!(DEAD_LETTER, "dead_letter.lua");

@@ -509,6 +509,89 @@ async fn an_ack_settles_only_the_attempt_it_ran() {
 }
 
 #[tokio::test]
+async fn acks_settled_together_each_settle_as_alone() {
+    let (server, queue) = setup().await;
+    enqueue(&queue, &["d1", "d2", "d3", "d4"]).await;
+    let claimed = queue
+        .claim("w1", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let jobs: Vec<Job> = claimed
+        .jobs
+        .iter()
+        .map(|c| Job::decode(c.as_bytes()).unwrap())
+        .collect();
+    let by_id = |id: &str| jobs.iter().find(|j| j.id == id).unwrap().clone();
+    let (j1, j2, j3, j4) = (by_id("d1"), by_id("d2"), by_id("d3"), by_id("d4"));
+    let next2 = Job {
+        attempt: 2,
+        ..j2.clone()
+    };
+    let (ok, failed) = (attempt(1, None), attempt(1, Some("HTTP 500")));
+    fn ack<'a>(
+        worker: &'a str,
+        job: &'a Job,
+        attempt: &'a AttemptRecord,
+        status: DeliveryStatus,
+        next: Option<(&'a Job, i64)>,
+    ) -> Ack<'a> {
+        Ack {
+            worker,
+            job,
+            attempt,
+            status,
+            next,
+            verdict: None,
+            requeue_front: false,
+            take_next: None,
+        }
+    }
+    let due = hookrelay_core::time::now_ms() + 60_000;
+    let acks = [
+        ack("w1", &j1, &ok, DeliveryStatus::Succeeded, None),
+        ack(
+            "w1",
+            &j2,
+            &failed,
+            DeliveryStatus::Retrying,
+            Some((&next2, due)),
+        ),
+        // Not the holder: recorded, not settled.
+        ack("w2", &j3, &ok, DeliveryStatus::Succeeded, None),
+        ack("w1", &j4, &ok, DeliveryStatus::Succeeded, None),
+    ];
+    // d4's record is not a hash: its ack fails in the script, and only its own.
+    let mut c = server.connection();
+    let _: () = c.del("t:delivery:d4").unwrap();
+    let _: () = c.rpush("t:delivery:d4", "not a record").unwrap();
+    let prepared: Vec<_> = acks.iter().map(|a| queue.prepare_ack(a).unwrap()).collect();
+    let results = queue.ack_many(&prepared).await.unwrap();
+    assert_eq!(results.len(), 4);
+    let settled: Vec<Option<bool>> = results
+        .iter()
+        .map(|r| r.as_ref().ok().map(|o| o.settled))
+        .collect();
+    assert_eq!(settled, vec![Some(true), Some(true), Some(false), None]);
+    let d1 = queue.delivery("d1").await.unwrap().unwrap();
+    assert_eq!(d1.status, DeliveryStatus::Succeeded);
+    let d2 = queue.delivery("d2").await.unwrap().unwrap();
+    assert_eq!(d2.status, DeliveryStatus::Retrying);
+    assert_eq!(d2.next_attempt_at_ms, Some(due));
+    let d3 = queue.delivery("d3").await.unwrap().unwrap();
+    assert_eq!(d3.status, DeliveryStatus::Pending);
+    let scheduled: usize = c.zcard(SCHEDULED).unwrap();
+    assert_eq!(scheduled, 1);
+    // d3 (not settled) and d4 (failed in the script) are still held by w1.
+    let mut inflight: Vec<String> = c.hkeys("t:{q0}:inflight").unwrap();
+    inflight.sort();
+    assert_eq!(inflight, vec!["d3".to_string(), "d4".to_string()]);
+    // The same acks one by one settle nothing more: each was settled once.
+    for a in &acks[..2] {
+        assert!(!queue.ack(a).await.unwrap().settled);
+    }
+}
+
+#[tokio::test]
 async fn bytes_that_are_not_utf8_do_not_hold_up_the_jobs_claimed_with_them() {
     let (server, queue) = setup().await;
     let mut c = server.connection();

@@ -28,8 +28,10 @@ use hookrelay_core::retry::RetryPolicy;
 use hookrelay_core::time::{now_ms, now_rfc3339};
 use hookrelay_core::{AttemptRecord, DeliveryKind, DeliveryStatus, Job};
 use hookrelay_queue::{
-    Ack, BackendSettings, HeldJobs, Queue, QueueError, RedisBackend, spawn_lease_keeper,
+    Ack, AckOutcome, BackendSettings, HeldJobs, PreparedAck, Queue, QueueError, RedisBackend,
+    spawn_lease_keeper,
 };
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::http::{AttemptOutcome, HttpDeliverer, HttpSettings};
@@ -156,9 +158,96 @@ struct Judgement {
     front: bool,
 }
 
+/// Most acks settled by one script call: about a millisecond of Redis's time, as long as a
+/// claim of 64 jobs, so that a batch never holds Redis up for long.
+const MAX_ACK_BATCH: usize = 32;
+/// Ack script calls in flight at once.
+const ACK_CALLS: usize = 2;
+
+/// Where an ack's result goes: `None` asks its handler to settle it alone (the batch call
+/// failed as a whole).
+type AckReply = oneshot::Sender<Option<Result<AckOutcome, QueueError>>>;
+
+/// Settles the acks of deliveries that finish at about the same time with one script call:
+/// while a call is in flight (at most [`ACK_CALLS`]), the acks that come in wait and go
+/// together in the next one. Each is settled exactly as a call of its own would settle it;
+/// a quiet worker's ack goes alone and at once.
+#[derive(Clone)]
+struct Acks {
+    tx: mpsc::UnboundedSender<(PreparedAck, AckReply)>,
+}
+
+impl Acks {
+    /// Starts the task that makes the calls; it ends when every handle is dropped.
+    fn spawn(queue: Queue) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(PreparedAck, AckReply)>();
+        let task = tokio::spawn(async move {
+            let calls = Arc::new(Semaphore::new(ACK_CALLS));
+            let mut batch = Vec::with_capacity(MAX_ACK_BATCH);
+            loop {
+                let Ok(permit) = calls.clone().acquire_owned().await else {
+                    break;
+                };
+                if rx.recv_many(&mut batch, MAX_ACK_BATCH).await == 0 {
+                    break;
+                }
+                let acks = std::mem::replace(&mut batch, Vec::with_capacity(MAX_ACK_BATCH));
+                let queue = queue.clone();
+                tokio::spawn(async move {
+                    settle_batch(&queue, acks).await;
+                    drop(permit);
+                });
+            }
+        });
+        (Self { tx }, task)
+    }
+
+    /// Settles one ack with others. `None` when it has to be settled alone: the batch call
+    /// failed as a whole (Redis unreachable, say), or the batching task is gone.
+    async fn ack(&self, prepared: PreparedAck) -> Option<Result<AckOutcome, QueueError>> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send((prepared, tx)).ok()?;
+        rx.await.ok().flatten()
+    }
+}
+
+/// One script call per partition for the acks of `acks`, in the order they came.
+async fn settle_batch(queue: &Queue, acks: Vec<(PreparedAck, AckReply)>) {
+    let mut groups: Vec<(Vec<PreparedAck>, Vec<AckReply>)> = Vec::with_capacity(1);
+    for (prepared, reply) in acks {
+        let p = prepared.partition;
+        match groups
+            .iter_mut()
+            .find(|(g, _)| g.first().is_some_and(|a| a.partition == p))
+        {
+            Some((g, replies)) => {
+                g.push(prepared);
+                replies.push(reply);
+            }
+            None => groups.push((vec![prepared], vec![reply])),
+        }
+    }
+    for (prepared, replies) in groups {
+        match queue.ack_many(&prepared).await {
+            Ok(results) => {
+                for (result, reply) in results.into_iter().zip(replies) {
+                    let _ = reply.send(Some(result));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, acks = prepared.len(), "batched ack call failed; each ack is settled alone");
+                for reply in replies {
+                    let _ = reply.send(None);
+                }
+            }
+        }
+    }
+}
+
 /// What each delivery handler shares.
 struct Deliverer {
     queue: Queue,
+    acks: Acks,
     http: HttpDeliverer,
     retry: RetryPolicy,
     worker: String,
@@ -316,7 +405,17 @@ impl Deliverer {
             requeue_front: judgement.front,
             take_next,
         };
-        match with_redis("ack", &job.id, || self.queue.ack(&ack)).await {
+        let batched = match self.queue.prepare_ack(&ack) {
+            Ok(prepared) => self.acks.ack(prepared).await,
+            Err(_) => None,
+        };
+        let result = match batched {
+            Some(result) => result,
+            // Alone, as the batch would have done, retried while Redis is unreachable; an
+            // ack that cannot even be built fails here the same way.
+            None => with_redis("ack", &job.id, || self.queue.ack(&ack)).await,
+        };
+        match result {
             Ok(done) => {
                 if !done.settled {
                     tracing::warn!(
@@ -469,12 +568,33 @@ fn spawn_announcer(queue: Queue, announcer: Announcer) -> tokio::task::JoinHandl
     })
 }
 
+/// apalis' handler. apalis polls every delivery in flight inside one future, on the thread
+/// that drives the worker; so each delivery runs as a task of its own, which the runtime
+/// spreads over all its threads, and the handler only waits for it. A panic inside is
+/// raised again here, where apalis catches it; when apalis drops the handler (a shutdown
+/// that outlasted its timeout), the task is aborted with it, as the delivery itself was
+/// dropped before.
 async fn deliver(
     job: Job,
     deliverer: Data<Arc<Deliverer>>,
 ) -> Result<(), std::convert::Infallible> {
-    deliverer.process(job).await;
+    let deliverer = Arc::clone(&deliverer);
+    let mut task = AbortOnDrop(tokio::spawn(async move { deliverer.process(job).await }));
+    if let Err(e) = (&mut task.0).await
+        && e.is_panic()
+    {
+        std::panic::resume_unwind(e.into_panic());
+    }
     Ok(())
+}
+
+/// Aborts a task when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Runs a worker until `shutdown` completes, then stops taking jobs, lets running deliveries
@@ -490,8 +610,10 @@ pub async fn run(
     let held = HeldJobs::default();
     let lease = settings.recovery_timeout;
     let stopping = Arc::new(AtomicBool::new(false));
+    let (acks, ack_task) = Acks::spawn(queue.clone());
     let deliverer = Arc::new(Deliverer {
         queue: queue.clone(),
+        acks,
         http,
         retry: settings.retry.clone(),
         worker: worker.clone(),
@@ -536,6 +658,7 @@ pub async fn run(
         })
         .await;
     keeper.abort();
+    ack_task.abort();
     if let Some(a) = announcer {
         a.abort();
     }

@@ -458,8 +458,12 @@ async fn run_worker(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let worker = worker_settings(settings, &queue);
-    hookrelay_worker::run(queue, worker, wait_for(shutdown))
+    // On a runtime thread rather than the thread that called `block_on`: the worker's own
+    // future (apalis' monitor, the claim stream) then runs beside its deliveries' tasks and
+    // the IO driver that wakes them, on the runtime's threads only.
+    tokio::spawn(hookrelay_worker::run(queue, worker, wait_for(shutdown)))
         .await
+        .context("worker task")?
         .context("worker")
 }
 
