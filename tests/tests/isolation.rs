@@ -248,9 +248,12 @@ async fn retry_after_pauses_the_whole_endpoint_without_using_an_attempt() {
     let (_p, api) = serve(&env).await;
     let rx = Receiver::start(Reply::Status(200)).await;
     rx.queue_replies([Reply::RetryAfter(429, 2)]);
-    // No retries: the pause is a deferral, not a failed attempt.
+    // No retries: the pause is a deferral, not a failed attempt. One delivery at a time, so
+    // that the order in which requests arrive is the queue's order (deliveries in flight
+    // together run concurrently and may arrive in any order).
     let mut w = hook("throttling", &rx.url("/"));
     w["retry"] = json!(false);
+    w["max_concurrency"] = json!(1);
     api.create_webhook(P, w).await;
     let first = publish_to(&api, "throttling", 1).await;
     wait_webhook(&api, "throttling", "paused", |w| {
