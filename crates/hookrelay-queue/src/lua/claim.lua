@@ -38,12 +38,7 @@ for i = 6 + n, #ARGV do
       redis.call('ZADD', KEYS[LEASES], now + lease, member)
       redis.call('ZADD', e.leases, now + lease, id)
     else
-      local raw = redis.call('HGET', KEYS[INFLIGHT], id)
-      if raw then
-        redis.call('RPUSH', e.ready, raw)
-        recovered = recovered + 1
-      end
-      drop_inflight(e, id)
+      recovered = recovered + hand_back(e, id)
     end
   end
 end

@@ -48,6 +48,17 @@ local function drop_inflight(e, id)
   redis.call('ZREM', e.leases, id)
 end
 
+-- Hands a held job back to the front of its endpoint's queue (the next one served) and
+-- drops it from the in-flight keys. Returns 1 when there was a job to hand back, else 0.
+local function hand_back(e, id)
+  local raw = redis.call('HGET', KEYS[INFLIGHT], id)
+  if raw then
+    redis.call('RPUSH', e.ready, raw)
+  end
+  drop_inflight(e, id)
+  return raw and 1 or 0
+end
+
 -- An endpoint's settings and flow state, read once.
 local function settings(e, default_cap)
   local v = redis.call('HMGET', e.state, 'enabled', 'deleted', 'cap', 'rate', 'ordered',

@@ -12,12 +12,7 @@ for i = 4 + n, #ARGV, 2 do
   local id, e = ARGV[i], eps[tonumber(ARGV[i + 1])]
   local holder = redis.call('HGET', KEYS[HOLDERS], id)
   if e and held_by(holder, mine) then
-    local raw = redis.call('HGET', KEYS[INFLIGHT], id)
-    if raw then
-      redis.call('RPUSH', e.ready, raw)
-      count = count + 1
-    end
-    drop_inflight(e, id)
+    count = count + hand_back(e, id)
   end
 end
 local now = redis_now()
