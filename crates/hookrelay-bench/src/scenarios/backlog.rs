@@ -8,7 +8,7 @@
 //!   almost nothing waiting.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hookrelay_queue::Queue;
 
@@ -23,28 +23,12 @@ use crate::stack::Stack;
 const SMALL: u64 = 100;
 /// Claim rounds per probe.
 const PROBE_ROUNDS: usize = 300;
-/// Lease of the probe's claims (they are handed back at once).
-const PROBE_LEASE: Duration = Duration::from_secs(60);
 
 /// Claims `batch` jobs and hands them back, `PROBE_ROUNDS` times; returns the round-trip
 /// time of each claim (µs) and how many jobs the claims took on average.
 async fn probe_claims(stack: &Stack, batch: usize) -> anyhow::Result<(Percentiles, f64)> {
     let queue = Queue::connect(&stack.redis_url(), stack.keys.clone()).await?;
-    let mut times = Vec::with_capacity(PROBE_ROUNDS);
-    let mut taken = 0usize;
-    for _ in 0..PROBE_ROUNDS {
-        let start = Instant::now();
-        let claimed = queue.claim("bench-probe", batch, PROBE_LEASE).await?;
-        times.push(start.elapsed().as_micros() as u64);
-        taken += claimed.jobs.len();
-        let held: Vec<(String, String)> = claimed
-            .jobs
-            .iter()
-            .map(|j| (j.id.clone(), j.endpoint.clone()))
-            .collect();
-        queue.release("bench-probe", &held).await?;
-    }
-    Ok((Percentiles::new(times), taken as f64 / PROBE_ROUNDS as f64))
+    super::probe_claims(&queue, batch, PROBE_ROUNDS).await
 }
 
 /// Where the memory of a waiting delivery goes.

@@ -13,14 +13,14 @@
 //! trip with 1 endpoint against 10,000 (each endpoint a webhook with waiting jobs).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hookrelay_queue::Queue;
 use hookrelay_testkit::receiver::{Receiver, Reply};
 
 use crate::load::{enqueue_direct, publish_paced, publish_paced_to};
 use crate::receiver::Sink;
-use crate::report::{Percentiles, Table, ms, thousands};
+use crate::report::{Table, ms, thousands};
 use crate::scenarios::{Deliveries, Opts, count, setup, wait_delivered};
 
 /// How long the calm and hanging phases publish.
@@ -158,7 +158,7 @@ async fn many_endpoints(url: &str) -> anyhow::Result<()> {
         let keys = hookrelay_core::Keys::new(format!("claimbench{endpoints}"));
         let queue = Queue::connect(url, keys).await?;
         fill(&queue, endpoints, 20_000.max(endpoints * 2)).await?;
-        let (p, per) = probe(&queue).await?;
+        let (p, per) = super::probe_claims(&queue, 64, 300).await?;
         t.row([
             thousands(endpoints as u64),
             ms(p.at(50.0)),
@@ -200,23 +200,4 @@ async fn fill(queue: &Queue, endpoints: usize, jobs: usize) -> anyhow::Result<()
         }
     }
     Ok(())
-}
-
-/// 300 claims of 64, each handed back at once.
-async fn probe(queue: &Queue) -> anyhow::Result<(Percentiles, f64)> {
-    let mut times = Vec::with_capacity(300);
-    let mut taken = 0;
-    for _ in 0..300 {
-        let start = Instant::now();
-        let claimed = queue.claim("probe", 64, Duration::from_secs(60)).await?;
-        times.push(start.elapsed().as_micros() as u64);
-        taken += claimed.jobs.len();
-        let held: Vec<(String, String)> = claimed
-            .jobs
-            .iter()
-            .map(|j| (j.id.clone(), j.endpoint.clone()))
-            .collect();
-        queue.release("probe", &held).await?;
-    }
-    Ok((Percentiles::new(times), taken as f64 / 300.0))
 }

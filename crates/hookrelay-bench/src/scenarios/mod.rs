@@ -436,3 +436,29 @@ pub fn print_machine(opts: &Opts) {
 pub fn count(n: u64) -> String {
     thousands(n)
 }
+
+/// Claims `batch` jobs and hands them back at once, `rounds` times; returns the round-trip
+/// time of each claim (µs) and how many jobs a claim took on average.
+pub async fn probe_claims(
+    queue: &hookrelay_queue::Queue,
+    batch: usize,
+    rounds: usize,
+) -> anyhow::Result<(Percentiles, f64)> {
+    let mut times = Vec::with_capacity(rounds);
+    let mut taken = 0usize;
+    for _ in 0..rounds {
+        let start = std::time::Instant::now();
+        let claimed = queue
+            .claim("bench-probe", batch, Duration::from_secs(60))
+            .await?;
+        times.push(start.elapsed().as_micros() as u64);
+        taken += claimed.jobs.len();
+        let held: Vec<(String, String)> = claimed
+            .jobs
+            .iter()
+            .map(|j| (j.id.clone(), j.endpoint.clone()))
+            .collect();
+        queue.release("bench-probe", &held).await?;
+    }
+    Ok((Percentiles::new(times), taken as f64 / rounds.max(1) as f64))
+}
