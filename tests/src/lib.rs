@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -158,16 +158,8 @@ impl Env {
         ));
         let file = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(binary());
-        cmd.arg(role)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file);
-        for (k, v) in &self.vars {
-            cmd.env(k, v);
-        }
+        cmd.arg(role);
+        hookrelay_testkit::isolate_hookrelay(&mut cmd, port, &self.vars, file);
         let child = cmd.spawn().expect("spawn hookrelay");
         let p = Process {
             child: Some(child),

@@ -4,7 +4,7 @@
 //! variables as an operator would.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use hookrelay_core::Keys;
@@ -256,15 +256,7 @@ impl Stack {
             c.arg(role);
             c
         };
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file);
-        for (k, v) in &self.vars {
-            cmd.env(k, v);
-        }
+        hookrelay_testkit::isolate_hookrelay(&mut cmd, port, &self.vars, file);
         let child = cmd
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", self.bin.display()))?;

@@ -10,6 +10,27 @@ pub mod redis_server;
 pub use redis_cluster::RedisCluster;
 pub use redis_server::RedisServer;
 
+/// Prepares `cmd` (a `hookrelay <role>` command) the way every test and benchmark runs the
+/// binary: an environment of `PATH`, `HOOKRELAY_LISTEN` on `port` and `vars` alone (nothing
+/// inherited can change a setting), no input, output discarded, and its log (stderr) to `log`.
+pub fn isolate_hookrelay(
+    cmd: &mut std::process::Command,
+    port: u16,
+    vars: &[(String, String)],
+    log: std::fs::File,
+) {
+    use std::process::Stdio;
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+}
+
 /// Waits until `cond` holds, polling every 20 ms, or panics after `timeout` with `what`.
 pub async fn wait_until<F, Fut>(timeout: std::time::Duration, what: &str, mut cond: F)
 where
