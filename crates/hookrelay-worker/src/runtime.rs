@@ -80,10 +80,10 @@ impl std::fmt::Debug for WorkerSettings {
 pub enum WorkerError {
     /// The HTTP client could not be built.
     #[error("http client: {0}")]
-    Http(String),
+    Http(#[from] crate::http::HttpError),
     /// apalis' monitor failed.
     #[error("worker runtime: {0}")]
-    Runtime(String),
+    Runtime(#[source] apalis::prelude::MonitorError),
 }
 
 /// A unique name for this worker process: host, pid and a random suffix.
@@ -604,8 +604,7 @@ pub async fn run(
     settings: WorkerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
-    let http =
-        HttpDeliverer::new(settings.http.clone()).map_err(|e| WorkerError::Http(e.to_string()))?;
+    let http = HttpDeliverer::new(settings.http.clone())?;
     let worker = worker_name();
     let held = HeldJobs::default();
     let lease = settings.recovery_timeout;
@@ -663,5 +662,5 @@ pub async fn run(
         a.abort();
     }
     tracing::info!(%worker, "worker stopped");
-    result.map_err(|e| WorkerError::Runtime(e.to_string()))
+    result.map_err(WorkerError::Runtime)
 }
