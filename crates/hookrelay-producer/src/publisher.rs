@@ -258,7 +258,7 @@ impl Publisher {
             Some(name) => self.registry.get(project, name).await?,
             None => None,
         };
-        self.redeliver_view(&view, current.as_ref()).await
+        self.redeliver_view(project, &view, current.as_ref()).await
     }
 
     /// Starts recovering `name`'s failed deliveries since `since_ms`: checks the webhook
@@ -278,7 +278,7 @@ impl Publisher {
         let (own, legacy) = self.queue.failed_counts(&current.id, since_ms).await?;
         Ok(Recovery {
             publisher: self.clone(),
-            project: project.to_string(),
+            project: project.clone(),
             webhook: current,
             counts: RecoverCounts {
                 total: own + legacy,
@@ -291,8 +291,10 @@ impl Publisher {
         })
     }
 
+    /// Queues the next attempt of `view`, a delivery of `project` (checked by the caller).
     async fn redeliver_view(
         &self,
+        project: &ProjectName,
         view: &DeliveryView,
         current: Option<&Webhook>,
     ) -> Result<u32, ProducerError> {
@@ -305,7 +307,7 @@ impl Publisher {
         let (job, payload) = match &view.job {
             Some(_) => (next_job(view, current, now_ms())?, None),
             None => (
-                self.render_again(view, current).await?,
+                self.render_again(project, view, current).await?,
                 view.event_id.as_deref(),
             ),
         };
@@ -328,6 +330,7 @@ impl Publisher {
     /// token, signing secrets).
     async fn render_again(
         &self,
+        project: &ProjectName,
         view: &DeliveryView,
         current: Option<&Webhook>,
     ) -> Result<Job, ProducerError> {
@@ -358,11 +361,8 @@ impl Publisher {
                 view.id
             ))
         })?;
-        let project = ProjectName::parse(view.project.as_str()).map_err(|e| {
-            ProducerError::Internal(format!("delivery {:?} has a stored {e}", view.id))
-        })?;
         let now = now_ms();
-        let mut job = build_job(view.id.clone(), view.kind, &project, webhook, &event, now);
+        let mut job = build_job(view.id.clone(), view.kind, project, webhook, &event, now);
         job.attempt = view.attempts.iter().map(|a| a.attempt).max().unwrap_or(0) + 1;
         // Publish → delivered is about the event's first delivery, not a redelivery.
         job.created_at_ms = 0;
@@ -503,7 +503,7 @@ enum RecoverPhase {
 /// only (failures of other webhooks cost it nothing), oldest first.
 pub struct Recovery {
     publisher: Publisher,
-    project: String,
+    project: ProjectName,
     webhook: Webhook,
     counts: RecoverCounts,
     phase: RecoverPhase,
@@ -558,7 +558,10 @@ impl Recovery {
                             && view.kind == DeliveryKind::Delivery
                             && view.status == DeliveryStatus::Failed =>
                     {
-                        match publisher.redeliver_view(&view, Some(webhook)).await {
+                        match publisher
+                            .redeliver_view(project, &view, Some(webhook))
+                            .await
+                        {
                             Ok(_) => Ok(true),
                             // Redelivered by someone else meanwhile, or expired.
                             Err(ProducerError::Conflict(_) | ProducerError::NotFound(_)) => {

@@ -890,8 +890,7 @@ impl Queue {
         keys.push(self.keys.delivery(id));
         keys.push(self.keys.attempts(id));
         keys.push(part.endpoint_failed(&ack.job.endpoint));
-        let ek = part.endpoint(&ack.job.endpoint);
-        keys.extend([ek.state, ek.ready, ek.scheduled, ek.leases]);
+        keys.extend(part.endpoint(&ack.job.endpoint).all().map(str::to_owned));
         keys.push(part.activity(&ack.job.project, now.div_euclid(60_000)));
         let mut args = ArgList::default();
         args.arg(ack.worker)
