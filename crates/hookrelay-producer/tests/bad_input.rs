@@ -152,3 +152,52 @@ async fn an_invalid_project_in_the_path_is_a_400_naming_it() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_create_names_the_first_missing_field_and_a_wrong_type_before_it() {
+    let s = start().await;
+    let path = "/v2.1/projects/p/webhooks";
+    let without = |fields: &[&str]| {
+        let mut body = webhook("a");
+        for f in fields {
+            body.as_object_mut().unwrap().remove(*f);
+        }
+        body
+    };
+    let mut wrong_type = without(&["name"]);
+    wrong_type["timeout"] = serde_json::json!("ten");
+    let mut nulls = without(&[]);
+    for f in ["version", "token", "max_concurrency", "rate_limit"] {
+        nulls[f] = serde_json::Value::Null;
+    }
+    for (body, field) in [
+        (serde_json::json!({}), "name"),
+        (without(&["url", "event"]), "url"),
+        (without(&["object_type", "object_name"]), "object_type"),
+        (without(&["object_name"]), "object_name"),
+        (without(&["event"]), "event"),
+        (wrong_type, "timeout"),
+    ] {
+        let a = s.post(path, body.clone()).await;
+        assert_eq!(a.status, 400, "{body}: {}", a.text);
+        assert!(
+            a.error().starts_with(&format!("{field}: ")),
+            "{body}: {}",
+            a.text
+        );
+        if field != "timeout" {
+            assert_eq!(a.error(), format!("{field}: is required"), "{body}");
+        }
+    }
+    // For a create, null is the same as absent: no token, no limits, any version.
+    let a = s.post(path, nulls).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let got = s.get("/v2.1/projects/p/webhooks/a").await;
+    assert_eq!(got.body["version"], serde_json::Value::Null, "{}", got.text);
+    assert_eq!(
+        got.body["rate_limit"],
+        serde_json::Value::Null,
+        "{}",
+        got.text
+    );
+}

@@ -30,38 +30,13 @@ pub(in crate::api) struct HeaderOut {
     protected: bool,
 }
 
-/// Body of `POST /projects/{p}/webhooks`.
-#[derive(Debug, Deserialize)]
-pub(in crate::api) struct WebhookCreateIn {
-    pub(super) name: WebhookName,
-    pub(super) url: String,
-    pub(super) headers: Option<Vec<HeaderIn>>,
-    pub(super) object_type: String,
-    pub(super) object_name: String,
-    pub(super) version: Option<String>,
-    pub(super) description: Option<String>,
-    pub(super) labels: Option<BTreeMap<String, String>>,
-    pub(super) event: String,
-    pub(super) events: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "whole_number")]
-    pub(super) timeout: Option<i64>,
-    pub(super) enabled: Option<bool>,
-    pub(super) retry: Option<bool>,
-    pub(super) include_result: Option<bool>,
-    pub(super) format: Option<String>,
-    pub(super) github_actions: Option<bool>,
-    pub(super) token: Option<String>,
-    pub(super) signing_secret: Option<String>,
-    #[serde(default, deserialize_with = "whole_number")]
-    pub(super) max_concurrency: Option<i64>,
-    pub(super) rate_limit: Option<f64>,
-    pub(super) ordered: Option<bool>,
-}
-
-/// Body of `PATCH /projects/{p}/webhooks/{name}`: every field optional. `null` keeps a
-/// field as it is, except `version` and `token`, where `null` clears it.
+/// Body of `POST /projects/{p}/webhooks` and `PATCH /projects/{p}/webhooks/{name}`.
+///
+/// A PATCH may leave out any field; `null` keeps a field as it is, except `version` and
+/// `token`, where `null` clears it. A create must have the fields that
+/// [`WebhookIn::required`] takes; for it, `null` is the same as absent.
 #[derive(Debug, Default, Deserialize)]
-pub(in crate::api) struct WebhookPatchIn {
+pub(in crate::api) struct WebhookIn {
     pub(super) name: Option<WebhookName>,
     pub(super) url: Option<String>,
     pub(super) headers: Option<Vec<HeaderIn>>,
@@ -90,6 +65,34 @@ pub(in crate::api) struct WebhookPatchIn {
     #[serde(default, deserialize_with = "nullable")]
     pub(super) rate_limit: Option<Option<f64>>,
     pub(super) ordered: Option<bool>,
+}
+
+/// What a new webhook cannot do without.
+pub(super) struct RequiredIn {
+    pub(super) name: WebhookName,
+    pub(super) url: String,
+    pub(super) object_type: String,
+    pub(super) object_name: String,
+    pub(super) event: String,
+}
+
+impl WebhookIn {
+    /// Takes the fields a create requires, naming the first one missing in the order of
+    /// the body's fields.
+    pub(super) fn required(&mut self) -> Result<RequiredIn, FieldError> {
+        fn take<T>(value: &mut Option<T>, field: &str) -> Result<T, FieldError> {
+            value
+                .take()
+                .ok_or_else(|| FieldError::new(field, "is required"))
+        }
+        Ok(RequiredIn {
+            name: take(&mut self.name, "name")?,
+            url: take(&mut self.url, "url")?,
+            object_type: take(&mut self.object_type, "object_type")?,
+            object_name: take(&mut self.object_name, "object_name")?,
+            event: take(&mut self.event, "event")?,
+        })
+    }
 }
 
 /// A whole number, also when written with a fraction of zero (`10.0`): JSON does not tell
@@ -283,7 +286,7 @@ pub(in crate::api) fn parse_request_fields(
 /// another writer got there first.
 pub(super) fn apply_patch(
     current: &Webhook,
-    patch: &WebhookPatchIn,
+    patch: &WebhookIn,
     format: Option<Format>,
     timeout: Option<u32>,
 ) -> Result<Webhook, FieldError> {

@@ -21,7 +21,7 @@ use hookrelay_core::webhook::{validate_max_concurrency, validate_rate_limit, val
 use hookrelay_core::{FieldError, Format, Health, HealthState, ProjectName, Webhook, WebhookDraft};
 
 pub(super) use body::{HeaderIn, parse_request_fields, whole_number};
-use body::{WebhookCreateIn, WebhookCreatedOut, WebhookOut, WebhookPatchIn, apply_patch};
+use body::{WebhookCreatedOut, WebhookIn, WebhookOut, apply_patch};
 use secret::{check_may_set_secret, check_secret, rotate, secret};
 
 use super::AppState;
@@ -35,8 +35,9 @@ async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(project): ApiPath<ProjectName>,
-    ApiJson(input): ApiJson<WebhookCreateIn>,
+    ApiJson(mut input): ApiJson<WebhookIn>,
 ) -> Result<(StatusCode, Json<WebhookCreatedOut>), ProducerError> {
+    let required = input.required()?;
     check_may_set_secret(&caller, input.signing_secret.as_ref())?;
     let (timeout, format, headers) =
         parse_request_fields(input.timeout, input.format, input.headers)?;
@@ -49,7 +50,7 @@ async fn create(
     };
     let draft = WebhookDraft {
         headers,
-        version: input.version,
+        version: input.version.flatten(),
         description: input.description.unwrap_or_default(),
         labels: input.labels.unwrap_or_default(),
         events: input.events.unwrap_or_default(),
@@ -59,19 +60,24 @@ async fn create(
         include_result: input.include_result.unwrap_or(false),
         format,
         github_actions: input.github_actions.unwrap_or(false),
-        token: input.token,
+        token: input.token.flatten(),
         max_concurrency: input
             .max_concurrency
+            .flatten()
             .map(validate_max_concurrency)
             .transpose()?,
-        rate_limit: input.rate_limit.map(validate_rate_limit).transpose()?,
+        rate_limit: input
+            .rate_limit
+            .flatten()
+            .map(validate_rate_limit)
+            .transpose()?,
         ordered: input.ordered.unwrap_or(false),
         ..WebhookDraft::new(
-            input.name.into_string(),
-            input.url,
-            input.object_type,
-            input.object_name,
-            input.event,
+            required.name.into_string(),
+            required.url,
+            required.object_type,
+            required.object_name,
+            required.event,
         )
     };
     let webhook = draft.into_new_webhook(signing_secret);
@@ -195,7 +201,7 @@ async fn update(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath((project, name)): ApiPath<(ProjectName, String)>,
-    ApiJson(patch): ApiJson<WebhookPatchIn>,
+    ApiJson(patch): ApiJson<WebhookIn>,
 ) -> Result<Json<WebhookOut>, ProducerError> {
     check_may_set_secret(&caller, patch.signing_secret.as_ref())?;
     // What can be checked without the stored webhook is checked once, up front.
