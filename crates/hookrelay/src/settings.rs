@@ -867,64 +867,26 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        check(
-            "HOOKRELAY_RETRY_MULTIPLIER",
-            "abc",
-            "HOOKRELAY_RETRY_MULTIPLIER: must be a number, got string \"abc\"",
-        );
-        check(
-            "HOOKRELAY_RETRY_MULTIPLIER",
-            "0.5",
-            "HOOKRELAY_RETRY_MULTIPLIER: must be 1 to 1000",
-        );
-        check(
-            "HOOKRELAY_LISTEN",
-            "nowhere",
-            "HOOKRELAY_LISTEN: must be an address",
-        );
-        check(
-            "HOOKRELAY_CONCURRENCY",
-            "0",
-            "HOOKRELAY_CONCURRENCY: must be 1 to 10000, got 0",
-        );
-        check(
-            "HOOKRELAY_CONCURRENCY",
-            "many",
-            "HOOKRELAY_CONCURRENCY: must be",
-        );
-        check(
-            "HOOKRELAY_ENDPOINT_CONCURRENCY",
-            "1001",
-            "HOOKRELAY_ENDPOINT_CONCURRENCY: must be 1 to 1000",
-        );
-        check(
-            "HOOKRELAY_DISABLE_AFTER_SECS",
-            "0",
-            "HOOKRELAY_DISABLE_AFTER_SECS: must be at least 1",
-        );
-        check(
-            "HOOKRELAY_RECOVERY_TIMEOUT_MS",
-            "120000",
-            "HOOKRELAY_RECOVERY_TIMEOUT_MS",
-        );
-        check(
-            "HOOKRELAY_ALLOWED_TARGETS",
-            "10.0.0.0/8,bogus",
-            "HOOKRELAY_ALLOWED_TARGETS",
-        );
-        check("HOOKRELAY_REDIS_URL", "http://x", "HOOKRELAY_REDIS_URL");
-        check("HOOKRELAY_LOG_FORMAT", "xml", "HOOKRELAY_LOG_FORMAT");
-        check("HOOKRELAY_API_TOKEN", "short", "HOOKRELAY_API_TOKEN");
-        check(
-            "HOOKRELAY_METRICS_LISTEN",
-            "9090",
-            "HOOKRELAY_METRICS_LISTEN: must be empty",
-        );
-        check(
-            "HOOKRELAY_RETENTION_SECS",
-            "3600",
-            "HOOKRELAY_RETENTION_SECS: must cover the retry schedule: at least 87753 s",
-        );
+        #[rustfmt::skip]
+        let cases = [
+            ("HOOKRELAY_RETRY_MULTIPLIER", "abc", "HOOKRELAY_RETRY_MULTIPLIER: must be a number, got string \"abc\""),
+            ("HOOKRELAY_RETRY_MULTIPLIER", "0.5", "HOOKRELAY_RETRY_MULTIPLIER: must be 1 to 1000"),
+            ("HOOKRELAY_LISTEN", "nowhere", "HOOKRELAY_LISTEN: must be an address"),
+            ("HOOKRELAY_CONCURRENCY", "0", "HOOKRELAY_CONCURRENCY: must be 1 to 10000, got 0"),
+            ("HOOKRELAY_CONCURRENCY", "many", "HOOKRELAY_CONCURRENCY: must be"),
+            ("HOOKRELAY_ENDPOINT_CONCURRENCY", "1001", "HOOKRELAY_ENDPOINT_CONCURRENCY: must be 1 to 1000"),
+            ("HOOKRELAY_DISABLE_AFTER_SECS", "0", "HOOKRELAY_DISABLE_AFTER_SECS: must be at least 1"),
+            ("HOOKRELAY_RECOVERY_TIMEOUT_MS", "120000", "HOOKRELAY_RECOVERY_TIMEOUT_MS"),
+            ("HOOKRELAY_ALLOWED_TARGETS", "10.0.0.0/8,bogus", "HOOKRELAY_ALLOWED_TARGETS"),
+            ("HOOKRELAY_REDIS_URL", "http://x", "HOOKRELAY_REDIS_URL"),
+            ("HOOKRELAY_LOG_FORMAT", "xml", "HOOKRELAY_LOG_FORMAT"),
+            ("HOOKRELAY_API_TOKEN", "short", "HOOKRELAY_API_TOKEN"),
+            ("HOOKRELAY_METRICS_LISTEN", "9090", "HOOKRELAY_METRICS_LISTEN: must be empty"),
+            ("HOOKRELAY_RETENTION_SECS", "3600", "HOOKRELAY_RETENTION_SECS: must cover the retry schedule: at least 87753 s"),
+        ];
+        for (variable, value, want) in cases {
+            check(variable, value, want);
+        }
     }
 
     #[test]

@@ -306,38 +306,24 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        check("", "body", "empty body");
-        check("{", "body", "malformed JSON");
-        check("{\"name\":\"a\"} x", "body", "malformed JSON");
-        check("{}", "name", "name: is required");
-        check(
-            "{\"name\":1}",
-            "name",
-            "name: invalid type: got integer, expected a string",
-        );
-        check(
-            "{\"name\":\"a\",\"timeout\":\"x\"}",
-            "timeout",
-            "timeout: invalid type: got string, expected u32",
-        );
-        check(
-            "{\"name\":\"a\",\"headers\":[{}]}",
-            "headers[0].key",
-            "headers[0].key: is required",
-        );
-        check(
-            "{\"name\":\"a\",\"timeout\":1e309}",
-            "timeout",
-            "number out of range",
-        );
-        check(
-            "{\"name\":\"a\",\"timeout\":-1}",
-            "timeout",
-            "invalid value: got integer, expected u32",
-        );
-        check("[]", "body", "expected a JSON object");
-        check("[\"a\", 1, []]", "body", "expected a JSON object");
-        check("nul", "body", "malformed JSON");
+        #[rustfmt::skip]
+        let cases = [
+            ("", "body", "empty body"),
+            ("{", "body", "malformed JSON"),
+            (r#"{"name":"a"} x"#, "body", "malformed JSON"),
+            ("{}", "name", "name: is required"),
+            (r#"{"name":1}"#, "name", "name: invalid type: got integer, expected a string"),
+            (r#"{"name":"a","timeout":"x"}"#, "timeout", "timeout: invalid type: got string, expected u32"),
+            (r#"{"name":"a","headers":[{}]}"#, "headers[0].key", "headers[0].key: is required"),
+            (r#"{"name":"a","timeout":1e309}"#, "timeout", "number out of range"),
+            (r#"{"name":"a","timeout":-1}"#, "timeout", "invalid value: got integer, expected u32"),
+            ("[]", "body", "expected a JSON object"),
+            (r#"["a", 1, []]"#, "body", "expected a JSON object"),
+            ("nul", "body", "malformed JSON"),
+        ];
+        for (body, field, want) in cases {
+            check(body, field, want);
+        }
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         let too_deep = format!("{{\"name\":\"a\",\"data\":{deep}}}");
         check(&too_deep, "data", "recursion limit");
