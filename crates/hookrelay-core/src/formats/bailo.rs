@@ -73,61 +73,12 @@ mod tests {
     use super::super::testing::{event, keys, parse, webhook};
     use crate::webhook::Format;
 
-    // The four bodies of Bailo's webhook documentation. The createReviewResponse example
-    // there lacks the comma after "kind"; it is restored here.
-    const CREATE_RELEASE: &str = r#"{
-      "event": "createRelease",
-      "description": "A release event happened",
-      "modelId": "abc123",
-      "modelCardVersion": 1,
-      "semver": "0.0.1",
-      "notes": "Initial release",
-      "minor": false,
-      "draft": false,
-      "fileIds": ["0123456789abcdef01234567"],
-      "images": [
-        {
-          "repository": "abc123",
-          "name": "some-docker-image",
-          "tag": "1.0.0"
-        }
-      ],
-      "deleted": false,
-      "createdBy": "user",
-      "createdAt": "2025-01-21T12:00:00.000Z",
-      "updatedAt": "2025-01-21T12:00:00.000Z"
-    }"#;
-
-    const REVIEW_RESPONSE: &str = r#"{
-      "event": "createReviewResponse",
-      "description": "A review response was created",
-      "semver": "0.0.1",
-      "accessRequestId": "123456789abcdef012345678",
-      "modelId": "abc123",
-      "kind": "{release|access}",
-      "role": "mtr",
-      "createdAt": "2025-01-21T12:00:00.000Z",
-      "updatedAt": "2025-01-21T12:00:00.000Z"
-    }"#;
-
-    const ACCESS_REQUEST: &str = r#"{
-      "event": "createAccessRequest",
-      "description": "An access request was created",
-      "id": "some-access-request-mno456",
-      "modelId": "abc123",
-      "schemaId": "minimal-access-request-general-v10",
-      "metadata": {
-        "overview": {
-          "name": "some access request",
-          "entities": ["user:user"],
-          "endDate": "2025-01-21"
-        }
-      },
-      "deleted": false,
-      "createdBy": "user",
-      "createdAt": "2025-01-21T12:00:00.000Z",
-      "updatedAt": "2025-01-21T12:00:00.000Z"
-    }"#;
+    // The four bodies of Bailo's webhook documentation (createRelease serves for
+    // updateRelease too). The createReviewResponse example there lacks the comma after
+    // "kind"; it is restored in the file.
+    const CREATE_RELEASE: &str = include_str!("examples/bailo-create-release.json");
+    const REVIEW_RESPONSE: &str = include_str!("examples/bailo-review-response.json");
+    const ACCESS_REQUEST: &str = include_str!("examples/bailo-access-request.json");
 
     /// The document's body with `event` set, and the `data` a publisher sends for it: every
     /// field but `event` and `description`, in the document's order.
