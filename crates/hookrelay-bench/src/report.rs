@@ -131,6 +131,11 @@ impl Table {
         self.rows.push(cells.into_iter().map(Into::into).collect());
     }
 
+    /// Adds a row of two cells: what is measured, and its figure.
+    pub fn pair(&mut self, label: impl Into<String>, value: impl Into<String>) {
+        self.rows.push(vec![label.into(), value.into()]);
+    }
+
     /// Prints it to stdout, columns padded for reading in a terminal.
     pub fn print(&self) {
         let cols = self.header.len();

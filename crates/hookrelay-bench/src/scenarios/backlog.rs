@@ -97,14 +97,14 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
         "building the backlog (Publisher, no worker running)",
         &["", ""],
     );
-    t.row(["events enqueued".to_owned(), count(done + SMALL)]);
-    t.row(["time".to_owned(), secs(took)]);
+    t.pair("events enqueued", count(done + SMALL));
+    t.pair("time", secs(took));
     t.row([
         format!("enqueue rate ({} at once)", opts.enqueue_concurrency),
         rate(done, took),
     ]);
-    t.row(["jobs waiting (LLEN ready)".to_owned(), count(waiting)]);
-    t.row(["Redis used_memory".to_owned(), mib(mem_full)]);
+    t.pair("jobs waiting (LLEN ready)", count(waiting));
+    t.pair("Redis used_memory", mib(mem_full));
     t.row([
         "Redis memory per waiting delivery (job + record + index)".to_owned(),
         format!(
@@ -113,22 +113,19 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
         ),
     ]);
     let sizes = job_sizes(&mut s.stack, waiting).await?;
-    t.row([
-        "one job's JSON".to_owned(),
-        format!("{} B", count(sizes.job_json)),
-    ]);
-    t.row([
-        "ready list, per job (MEMORY USAGE)".to_owned(),
+    t.pair("one job's JSON", format!("{} B", count(sizes.job_json)));
+    t.pair(
+        "ready list, per job (MEMORY USAGE)",
         format!("{} B", count(sizes.ready_per_job)),
-    ]);
-    t.row([
-        "one delivery record (MEMORY USAGE; it holds the job again)".to_owned(),
+    );
+    t.pair(
+        "one delivery record (MEMORY USAGE; it holds the job again)",
         format!("{} B", count(sizes.record)),
-    ]);
-    t.row([
-        "deliveries index, per delivery (MEMORY USAGE)".to_owned(),
+    );
+    t.pair(
+        "deliveries index, per delivery (MEMORY USAGE)",
         format!("{} B", count(sizes.index_per_delivery)),
-    ]);
+    );
     t.print();
 
     let large = vec![
@@ -220,16 +217,10 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
         ),
         rate_of(&hits[total - window..]),
     ]);
-    t.row(["whole drain (first → last)".to_owned(), all.rate()]);
-    t.row([
-        "worker peak VmRSS".to_owned(),
-        mib(peak.first().map_or(0, |p| p.1)),
-    ]);
-    t.row([
-        "duplicate webhook-id".to_owned(),
-        count(s.sink.duplicates()),
-    ]);
-    t.row(["load average at end".to_owned(), load_average()]);
+    t.pair("whole drain (first → last)", all.rate());
+    t.pair("worker peak VmRSS", mib(peak.first().map_or(0, |p| p.1)));
+    t.pair("duplicate webhook-id", count(s.sink.duplicates()));
+    t.pair("load average at end", load_average());
     t.print();
 
     s.stack.stop_workers();

@@ -26,7 +26,7 @@ fn per_sec(n: u64, span: Duration) -> f64 {
 }
 
 fn publish_rows(t: &mut Table, run: &PublishRun) {
-    t.row(["events accepted (202)".to_owned(), count(run.accepted)]);
+    t.pair("events accepted (202)", count(run.accepted));
     if run.failed > 0 {
         t.row([
             "events refused or failed".to_owned(),
@@ -37,9 +37,9 @@ fn publish_rows(t: &mut Table, run: &PublishRun) {
             ),
         ]);
     }
-    t.row(["publish time".to_owned(), secs(run.span)]);
-    t.row(["publish rate".to_owned(), rate(run.accepted, run.span)]);
-    t.row(["202 latency".to_owned(), run.latency.summary_ms()]);
+    t.pair("publish time", secs(run.span));
+    t.pair("publish rate", rate(run.accepted, run.span));
+    t.pair("202 latency", run.latency.summary_ms());
 }
 
 /// Runs the scenario and prints its tables.
@@ -70,7 +70,7 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
         &["", ""],
     );
     publish_rows(&mut t, &pre);
-    t.row(["jobs waiting afterwards".to_owned(), count(waiting)]);
+    t.pair("jobs waiting afterwards", count(waiting));
     t.print();
 
     // 2. Start the workers and drain what is waiting.
@@ -104,17 +104,17 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
         ),
         &["", ""],
     );
-    t.row(["deliveries".to_owned(), count(drained.count)]);
-    t.row([
-        "worker start-up (spawn → first heartbeat)".to_owned(),
+    t.pair("deliveries", count(drained.count));
+    t.pair(
+        "worker start-up (spawn → first heartbeat)",
         ms(ready_us - spawned_us),
-    ]);
-    t.row([
-        "worker spawn → first delivery".to_owned(),
+    );
+    t.pair(
+        "worker spawn → first delivery",
         ms(drained.first_us.saturating_sub(spawned_us)),
-    ]);
-    t.row(["first → last delivery".to_owned(), secs(drained.span())]);
-    t.row(["delivery rate (first → last)".to_owned(), drained.rate()]);
+    );
+    t.pair("first → last delivery", secs(drained.span()));
+    t.pair("delivery rate (first → last)", drained.rate());
     t.row([
         "delivery rate (worker spawn → last)".to_owned(),
         rate(
@@ -154,12 +154,12 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
         &["", ""],
     );
     publish_rows(&mut t, &live);
-    t.row(["deliveries".to_owned(), count(d.count)]);
-    t.row(["delivery rate (first → last)".to_owned(), d.rate()]);
-    t.row([
-        "end-to-end latency (publish → received), saturated".to_owned(),
+    t.pair("deliveries", count(d.count));
+    t.pair("delivery rate (first → last)", d.rate());
+    t.pair(
+        "end-to-end latency (publish → received), saturated",
         d.latency.summary_ms(),
-    ]);
+    );
     t.print();
 
     // 4. Paced load below saturation.
@@ -205,12 +205,12 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
         &["", ""],
     );
     publish_rows(&mut t, &paced);
-    t.row(["deliveries".to_owned(), count(d.count)]);
-    t.row([
-        "end-to-end latency (publish → received)".to_owned(),
+    t.pair("deliveries", count(d.count));
+    t.pair(
+        "end-to-end latency (publish → received)",
         d.latency.summary_ms(),
-    ]);
-    t.row(["latency p90".to_owned(), ms(d.latency.at(90.0))]);
+    );
+    t.pair("latency p90", ms(d.latency.at(90.0)));
     t.print();
 
     cpu.print("CPU by process, per phase");
@@ -239,16 +239,10 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
     t.print();
 
     let mut t = Table::new("receiver", &["", ""]);
-    t.row(["requests".to_owned(), count(s.sink.count())]);
-    t.row([
-        "TCP connections opened".to_owned(),
-        count(s.sink.connections()),
-    ]);
-    t.row([
-        "duplicate webhook-id".to_owned(),
-        count(s.sink.duplicates()),
-    ]);
-    t.row(["load average at end".to_owned(), load_average()]);
+    t.pair("requests", count(s.sink.count()));
+    t.pair("TCP connections opened", count(s.sink.connections()));
+    t.pair("duplicate webhook-id", count(s.sink.duplicates()));
+    t.pair("load average at end", load_average());
     t.print();
 
     s.stack.stop_workers();

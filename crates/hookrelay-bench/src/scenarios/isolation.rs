@@ -113,15 +113,15 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
         "a burst on one webhook, another webhook at 50 events/s meanwhile",
         &["", ""],
     );
-    t.row([
-        "burst enqueued for webhook A".to_owned(),
+    t.pair(
+        "burst enqueued for webhook A",
         format!("{} in {:.1} s", count(enqueued), took.as_secs_f64()),
-    ]);
-    t.row([
-        "A's jobs waiting when B started / when B's last was published".to_owned(),
+    );
+    t.pair(
+        "A's jobs waiting when B started / when B's last was published",
         format!("{} / {}", thousands(waiting), thousands(still)),
-    ]);
-    t.row(["B's events".to_owned(), count(b.accepted)]);
+    );
+    t.pair("B's events", count(b.accepted));
     t.row([
         "B publish → received p50 / p99 / max".to_owned(),
         format!(

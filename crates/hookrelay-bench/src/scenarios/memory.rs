@@ -95,11 +95,11 @@ pub async fn run(opts: &Opts, bin: &Path) -> anyhow::Result<()> {
         .saturating_sub(payload_bytes)
         / delivered.max(1);
     let mut t = Table::new("Redis memory kept per delivery made", &["", ""]);
-    t.row(["deliveries made".to_owned(), count(delivered)]);
-    t.row([
-        "used_memory growth per delivery (record + attempts + index + payload)".to_owned(),
+    t.pair("deliveries made", count(delivered));
+    t.pair(
+        "used_memory growth per delivery (record + attempts + index + payload)",
         format!("{} B", count(per)),
-    ]);
+    );
     t.row([
         "of which the history: record + attempts + index (growth less the payloads' MEMORY USAGE)"
             .to_owned(),

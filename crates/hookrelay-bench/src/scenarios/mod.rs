@@ -375,14 +375,14 @@ pub fn print_machine(opts: &Opts) {
         })
         .unwrap_or_else(|| "unknown".to_owned());
     let mut t = Table::new("machine", &["", ""]);
-    t.row(["cores".to_owned(), cores().to_string()]);
-    t.row(["cpu".to_owned(), model]);
-    t.row([
-        "memory".to_owned(),
+    t.pair("cores", cores().to_string());
+    t.pair("cpu", model);
+    t.pair(
+        "memory",
         format!("{:.1} GiB", mem_kib as f64 / (1024.0 * 1024.0)),
-    ]);
-    t.row(["redis-server".to_owned(), redis]);
-    t.row(["load average at start".to_owned(), load_average()]);
+    );
+    t.pair("redis-server", redis);
+    t.pair("load average at start", load_average());
     t.row([
         "options".to_owned(),
         format!(
@@ -407,10 +407,10 @@ pub fn print_machine(opts: &Opts) {
         },
     ]);
     if opts.extra_webhooks > 0 {
-        t.row([
-            "other webhooks in the project".to_owned(),
+        t.pair(
+            "other webhooks in the project",
             opts.extra_webhooks.to_string(),
-        ]);
+        );
     }
     if opts.worker_variant != WorkerVariant::Binary {
         t.row([
@@ -427,7 +427,7 @@ pub fn print_machine(opts: &Opts) {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        t.row(["hookrelay environment".to_owned(), env.join(" ")]);
+        t.pair("hookrelay environment", env.join(" "));
     }
     t.print();
 }
