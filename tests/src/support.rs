@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hookrelay_core::Keys;
+use hookrelay_core::{DeliveryId, Keys};
 use hookrelay_testkit::receiver::Receiver;
 use serde_json::Value;
 
@@ -135,6 +135,11 @@ pub fn queue_depths(redis: &RedisServer) -> QueueDepths {
     total
 }
 
+/// The id of a delivery as a test read it (from an answer or a job), checked.
+pub fn delivery_id(id: &str) -> DeliveryId {
+    DeliveryId::parse(id).unwrap_or_else(|e| panic!("{id:?} is not a delivery id: {e}"))
+}
+
 /// The `status` field of each delivery record, in one pipelined round trip (missing → "").
 pub fn statuses(redis: &RedisServer, ids: &[String]) -> Vec<String> {
     let k = keys();
@@ -143,7 +148,9 @@ pub fn statuses(redis: &RedisServer, ids: &[String]) -> Vec<String> {
     for chunk in ids.chunks(5000) {
         let mut pipe = redis::pipe();
         for id in chunk {
-            pipe.cmd("HGET").arg(k.delivery(id)).arg("status");
+            pipe.cmd("HGET")
+                .arg(k.delivery(&delivery_id(id)))
+                .arg("status");
         }
         let got: Vec<Option<String>> = pipe.query(&mut c).unwrap();
         out.extend(got.into_iter().map(Option::unwrap_or_default));

@@ -301,7 +301,7 @@ async fn a_job_carrying_more_than_thirty_seconds_is_cut_to_thirty() {
     // An id without a partition is in partition 0.
     let part = k.partition(0);
     let _: () = redis::cmd("HSET")
-        .arg(k.delivery("hand-made"))
+        .arg(k.delivery(&hookrelay_tests::support::delivery_id("hand-made")))
         .arg(&[
             "id",
             "hand-made",
@@ -585,7 +585,10 @@ async fn recover_reads_only_its_webhooks_failures_in_pages_and_reports_progress(
     let ttl = |id: &str| -> i64 {
         let mut c = redis.connection();
         redis::cmd("TTL")
-            .arg(hookrelay_tests::support::keys().delivery(id))
+            .arg(
+                hookrelay_tests::support::keys()
+                    .delivery(&hookrelay_tests::support::delivery_id(id)),
+            )
             .query(&mut c)
             .unwrap()
     };
@@ -634,7 +637,10 @@ async fn recover_reads_only_its_webhooks_failures_in_pages_and_reports_progress(
         let mut c = redis.connection();
         ids.iter().cloned().partition(|id| {
             let w: String = redis::cmd("HGET")
-                .arg(hookrelay_tests::support::keys().delivery(id))
+                .arg(
+                    hookrelay_tests::support::keys()
+                        .delivery(&hookrelay_tests::support::delivery_id(id)),
+                )
                 .arg("webhook")
                 .query(&mut c)
                 .unwrap();

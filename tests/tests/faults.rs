@@ -206,7 +206,9 @@ async fn several_workers_deliver_each_delivery_once() {
     let mut c = redis.connection();
     let mut pipe = redis::pipe();
     for id in &ids {
-        pipe.cmd("HGET").arg(keys().delivery(id)).arg("a1");
+        pipe.cmd("HGET")
+            .arg(keys().delivery(&hookrelay_tests::support::delivery_id(id)))
+            .arg("a1");
     }
     let firsts: Vec<String> = pipe.query(&mut c).unwrap();
     let mut per_worker: HashMap<String, usize> = HashMap::new();

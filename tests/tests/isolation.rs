@@ -505,7 +505,7 @@ async fn jobs_in_the_old_queue_layout_are_delivered_after_the_upgrade() {
     let mut pipe = redis::pipe();
     for id in ["r1", "r2", "s1", "i1"] {
         pipe.cmd("HSET")
-            .arg(keys().delivery(id))
+            .arg(keys().delivery(&hookrelay_tests::support::delivery_id(id)))
             .arg(&[
                 "id", id, "project", P, "webhook", "old", "event", EVENT, "status", "pending",
             ])

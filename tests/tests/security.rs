@@ -941,8 +941,8 @@ async fn records_expire_and_the_queue_leaves_nothing() {
         k.payload(PROJECT, "evt-retained"),
     ];
     for id in &all {
-        ttl_keys.push(k.delivery(id));
-        ttl_keys.push(k.attempts(id));
+        ttl_keys.push(k.delivery(&hookrelay_tests::support::delivery_id(id)));
+        ttl_keys.push(k.attempts(&hookrelay_tests::support::delivery_id(id)));
     }
     for key in &ttl_keys {
         let ttl: i64 = redis::cmd("TTL").arg(key).query(&mut c).unwrap();

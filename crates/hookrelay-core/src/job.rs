@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::DeliveryKind;
-use crate::names::ProjectName;
+use crate::names::{DeliveryId, ProjectName};
 use crate::webhook::Format;
 
 /// The job version this build writes and reads.
@@ -46,7 +46,7 @@ pub struct Job {
     /// Job schema version, [`JOB_VERSION`].
     pub v: u32,
     /// The delivery id (stable across attempts; the `webhook-id` header).
-    pub id: String,
+    pub id: DeliveryId,
     /// A webhook delivery or a webhook test.
     #[serde(default)]
     pub kind: DeliveryKind,
@@ -154,7 +154,7 @@ impl Job {
     /// queue: a webhook delivery, not retried, with no webhook name and no publish time; set
     /// the other fields by name.
     pub fn first_attempt(
-        id: impl Into<String>,
+        id: DeliveryId,
         project: ProjectName,
         endpoint: impl Into<String>,
         event: impl Into<String>,
@@ -162,7 +162,7 @@ impl Job {
     ) -> Self {
         Self {
             v: JOB_VERSION,
-            id: id.into(),
+            id,
             kind: DeliveryKind::default(),
             project,
             webhook: None,
@@ -245,7 +245,7 @@ mod tests {
     fn job() -> Job {
         Job {
             v: JOB_VERSION,
-            id: "d1".into(),
+            id: DeliveryId::parse("d1").expect("a delivery id"),
             kind: DeliveryKind::Delivery,
             project: ProjectName::parse("p").expect("a valid project"),
             webhook: Some("w".into()),

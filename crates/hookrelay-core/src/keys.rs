@@ -1,6 +1,8 @@
 //! The Redis key schema: every key hookrelay reads or writes is built here, under one prefix.
 //! The README's redis-cli guide documents each of them.
 
+use crate::names::DeliveryId;
+
 /// Builds every Redis key from the configured prefix (`HOOKRELAY_KEY_PREFIX`), the number
 /// of queue partitions (`HOOKRELAY_PARTITIONS`) and whether Redis is a cluster.
 ///
@@ -57,23 +59,11 @@ impl Keys {
         spread(endpoint.as_bytes(), &[], self.partitions)
     }
 
-    /// The partition a delivery lives in, read from its id (`<partition>.<uuid>`); ids
-    /// without one (one partition on one Redis, and earlier versions) are in partition 0.
-    pub fn delivery_partition(&self, id: &str) -> u32 {
-        id.split_once('.')
-            .and_then(|(p, _)| p.parse::<u32>().ok())
-            .filter(|p| *p < MAX_PARTITIONS)
-            .unwrap_or(0)
-    }
-
     /// A new delivery id in the partition of `endpoint`. With one partition on one Redis it
     /// is a bare UUID, as in earlier versions; otherwise `<partition>.<uuid>`.
-    pub fn new_delivery_id(&self, endpoint: &str, uuid: &str) -> String {
-        if self.partitions == 1 && !self.cluster {
-            uuid.to_owned()
-        } else {
-            format!("{}.{uuid}", self.endpoint_partition(endpoint))
-        }
+    pub fn new_delivery_id(&self, endpoint: &str) -> DeliveryId {
+        let partitioned = self.partitions > 1 || self.cluster;
+        DeliveryId::generate(partitioned.then(|| self.endpoint_partition(endpoint)))
     }
 
     /// The hash tag (`{q<n>}`) of an event's idempotency answer and payload on a cluster: a
@@ -174,12 +164,12 @@ impl Keys {
 
     /// HASH: one delivery's record (status, webhook, event, attempts count, …), in its
     /// partition's slot on a cluster.
-    pub fn delivery(&self, id: &str) -> String {
-        format!("{}:delivery:{id}", self.placed(self.delivery_partition(id)))
+    pub fn delivery(&self, id: &DeliveryId) -> String {
+        format!("{}:delivery:{id}", self.placed(id.partition()))
     }
 
     /// LIST of attempt JSON of one delivery, oldest first.
-    pub fn attempts(&self, id: &str) -> String {
+    pub fn attempts(&self, id: &DeliveryId) -> String {
         format!("{}:attempts", self.delivery(id))
     }
 
@@ -397,10 +387,10 @@ mod tests {
     #[test]
     fn one_partition_on_one_redis_keeps_the_names_of_earlier_versions() {
         let k = Keys::new("hr");
-        let id = k.new_delivery_id("ep1", "3f0c");
-        assert_eq!(id, "3f0c");
-        assert_eq!(k.delivery(&id), "hr:delivery:3f0c");
-        assert_eq!(k.attempts(&id), "hr:delivery:3f0c:attempts");
+        let id = k.new_delivery_id("ep1");
+        assert_eq!(id.len(), 36, "a bare UUID: {id}");
+        assert_eq!(k.delivery(&id), format!("hr:delivery:{id}"));
+        assert_eq!(k.attempts(&id), format!("hr:delivery:{id}:attempts"));
         assert_eq!(k.deliveries("demo", 0), "hr:deliveries:demo");
         assert_eq!(k.event("demo", "e1"), "hr:event:demo:e1");
         assert_eq!(k.payload("demo", "e1"), "hr:{q0}:payload:demo:e1");
@@ -412,10 +402,10 @@ mod tests {
     #[test]
     fn on_a_cluster_what_a_script_touches_shares_a_hash_tag() {
         let k = Keys::new("hr").with_layout(16, true);
-        let id = k.new_delivery_id("ep1", "3f0c");
+        let id = k.new_delivery_id("ep1");
         let p = k.endpoint_partition("ep1");
-        assert_eq!(id, format!("{p}.3f0c"));
-        assert_eq!(k.delivery_partition(&id), p);
+        assert!(id.starts_with(&format!("{p}.")), "{id}");
+        assert_eq!(id.partition(), p);
         let tag = format!("{{q{p}}}");
         for key in [
             k.delivery(&id),
@@ -436,16 +426,12 @@ mod tests {
     }
 
     #[test]
-    fn partitions_spread_endpoints_and_ids_without_one_are_in_partition_zero() {
+    fn partitions_spread_endpoints() {
         let k = Keys::new("hr").with_layout(8, false);
         let used: std::collections::HashSet<u32> = (0..200)
             .map(|i| k.endpoint_partition(&format!("endpoint-{i}")))
             .collect();
         assert_eq!(used.len(), 8);
-        assert_eq!(k.delivery_partition("3f0c-11"), 0);
-        assert_eq!(k.delivery_partition("x.3f0c"), 0);
-        assert_eq!(k.delivery_partition("99999.3f0c"), 0);
-        assert_eq!(k.delivery_partition("5.3f0c"), 5);
         assert_eq!(Keys::new("a*b").signal_pattern(), "a\\*b:{q*}:signal");
     }
 }

@@ -28,7 +28,7 @@ pub use error::FieldError;
 pub use event::Event;
 pub use job::{JOB_VERSION, Job};
 pub use keys::Keys;
-pub use names::{EventId, ProjectName, WebhookName};
+pub use names::{DeliveryId, EventId, ProjectName, WebhookName};
 pub use webhook::{Format, Header, Webhook, WebhookDraft};
 
 /// `User-Agent` of every delivered request.

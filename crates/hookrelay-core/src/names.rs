@@ -12,6 +12,7 @@ use std::ops::Deref;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
+use crate::keys::MAX_PARTITIONS;
 use crate::webhook::{validate_label, validate_name};
 
 macro_rules! validated_name {
@@ -144,6 +145,66 @@ validated_name!(
     validate_label
 );
 
+validated_name!(
+    /// A delivery's id: a UUID, or `<partition>.<uuid>` where deliveries are spread over
+    /// partitions (the `webhook-id` header). Any 1–200 characters without `:` or control
+    /// characters are taken, so that ids of earlier versions and of other producers still
+    /// name their delivery; a `:` could name another kind of key (`<id>:attempts`).
+    DeliveryId,
+    "id",
+    validate_delivery_id
+);
+
+impl DeliveryId {
+    /// A new id for a delivery in `partition`, or a bare UUID (`None`: one partition on one
+    /// Redis, as in earlier versions).
+    pub fn generate(partition: Option<u32>) -> Self {
+        let uuid = uuid::Uuid::new_v4();
+        Self(match partition {
+            Some(p) => format!("{p}.{uuid}"),
+            None => uuid.to_string(),
+        })
+    }
+
+    /// The partition the delivery lives in: see [`partition_of`].
+    pub fn partition(&self) -> u32 {
+        partition_of(&self.0)
+    }
+}
+
+/// The partition an id names (`<partition>.<uuid>`); ids without one (one partition on one
+/// Redis, and earlier versions) are in partition 0. For ids read back from Redis before they
+/// are parsed.
+pub fn partition_of(id: &str) -> u32 {
+    id.split_once('.')
+        .and_then(|(p, _)| p.parse::<u32>().ok())
+        .filter(|p| *p < MAX_PARTITIONS)
+        .unwrap_or(0)
+}
+
+/// The longest delivery id taken.
+const MAX_DELIVERY_ID_LEN: usize = 200;
+
+/// Validates a delivery id: see [`DeliveryId`].
+fn validate_delivery_id(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if value.len() > MAX_DELIVERY_ID_LEN {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_DELIVERY_ID_LEN} bytes"),
+        ));
+    }
+    if value.chars().any(|c| c == ':' || c.is_control()) {
+        return Err(FieldError::new(
+            field,
+            "must not contain ':' or control characters",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +234,26 @@ mod tests {
             err.to_string().starts_with("must not be '.' or '..'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn delivery_ids_name_their_partition() {
+        let id = DeliveryId::generate(Some(5));
+        assert!(id.starts_with("5."), "{id}");
+        assert_eq!(id.partition(), 5);
+        let bare = DeliveryId::generate(None);
+        assert_eq!(bare.len(), 36, "{bare}");
+        assert_eq!(bare.partition(), 0);
+        assert_eq!(partition_of("3f0c-11"), 0);
+        assert_eq!(partition_of("x.3f0c"), 0);
+        assert_eq!(partition_of("99999.3f0c"), 0);
+        assert_eq!(partition_of("5.3f0c"), 5);
+        assert!(DeliveryId::parse("d1").is_ok());
+        for bad in ["", "a:attempts", "a\nb"] {
+            let err = DeliveryId::parse(bad).expect_err(bad);
+            assert_eq!(err.field, "id");
+        }
+        assert!(DeliveryId::parse("x".repeat(201)).is_err());
     }
 
     #[test]

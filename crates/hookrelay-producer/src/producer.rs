@@ -25,7 +25,7 @@
 
 use std::time::Duration;
 
-use hookrelay_core::{EventId, Keys, ProjectName};
+use hookrelay_core::{DeliveryId, EventId, Keys, ProjectName};
 use hookrelay_queue::{DeliveryView, Queue};
 
 use crate::error::ProducerError;
@@ -80,7 +80,7 @@ impl Producer {
         &self,
         project: &ProjectName,
         event: EventIn,
-    ) -> Result<Vec<String>, ProducerError> {
+    ) -> Result<Vec<DeliveryId>, ProducerError> {
         Ok(self.publish_event(project, event).await?.deliveries)
     }
 
@@ -94,7 +94,7 @@ impl Producer {
     }
 
     /// One delivery with its attempts, or `None` when there is none with this id.
-    pub async fn delivery(&self, id: &str) -> Result<Option<DeliveryView>, ProducerError> {
+    pub async fn delivery(&self, id: &DeliveryId) -> Result<Option<DeliveryView>, ProducerError> {
         Ok(self.publisher.queue().delivery(id).await?)
     }
 

@@ -13,7 +13,9 @@ use hookrelay_core::formats;
 use hookrelay_core::job::{JobDecodeError, JobRequest};
 use hookrelay_core::time::{now_ms, rfc3339_ms};
 use hookrelay_core::webhook::validate_label;
-use hookrelay_core::{DeliveryStatus, Event, EventId, JOB_VERSION, Job, ProjectName, Webhook};
+use hookrelay_core::{
+    DeliveryId, DeliveryStatus, Event, EventId, JOB_VERSION, Job, ProjectName, Webhook,
+};
 use hookrelay_queue::{DeliveryView, EnqueueOutcome, NewDelivery, Queue, RedeliverOutcome};
 use serde::{Deserialize, Serialize};
 
@@ -56,7 +58,7 @@ pub struct PublishAnswer {
     /// The event id.
     pub id: String,
     /// One delivery id per webhook the event fired.
-    pub deliveries: Vec<String>,
+    pub deliveries: Vec<DeliveryId>,
 }
 
 /// A publish answer, and whether it is the stored answer of an earlier publish.
@@ -93,10 +95,8 @@ impl Publisher {
     }
 
     /// A new delivery id, in the partition of `endpoint`'s queue.
-    fn new_id(&self, endpoint: &str) -> String {
-        self.queue
-            .keys()
-            .new_delivery_id(endpoint, &uuid::Uuid::new_v4().to_string())
+    fn new_id(&self, endpoint: &str) -> DeliveryId {
+        self.queue.keys().new_delivery_id(endpoint)
     }
 
     /// Publishes an event: one delivery per enabled webhook of `project` that matches its
@@ -214,7 +214,7 @@ impl Publisher {
         project: &ProjectName,
         webhook: &Webhook,
         saved: bool,
-    ) -> Result<String, ProducerError> {
+    ) -> Result<DeliveryId, ProducerError> {
         let now = now_ms();
         let event = formats::sample_event(webhook, project);
         let mut job = build_job(
@@ -247,7 +247,11 @@ impl Publisher {
 
     /// Queues one more attempt of a finished delivery. 404 when it does not exist in
     /// `project`, 409 while it is still pending or retrying. Returns the attempt number.
-    pub async fn redeliver(&self, project: &ProjectName, id: &str) -> Result<u32, ProducerError> {
+    pub async fn redeliver(
+        &self,
+        project: &ProjectName,
+        id: &DeliveryId,
+    ) -> Result<u32, ProducerError> {
         let view = self
             .queue
             .delivery(id)
@@ -428,7 +432,7 @@ fn next_job(
 
 /// One delivery `id` of `event` to `webhook`, first attempt.
 fn build_job(
-    id: String,
+    id: DeliveryId,
     kind: DeliveryKind,
     project: &ProjectName,
     webhook: &Webhook,

@@ -201,3 +201,33 @@ async fn a_create_names_the_first_missing_field_and_a_wrong_type_before_it() {
         got.text
     );
 }
+
+#[tokio::test]
+async fn an_id_that_cannot_be_a_delivery_id_is_not_found() {
+    let s = start().await;
+    for (path, want) in [
+        (
+            "/v2.1/projects/p/deliveries/d1:attempts",
+            "delivery \"d1:attempts\" not found",
+        ),
+        (
+            "/v2.1/projects/p/webhooks-tests/d1:attempts",
+            "webhook test \"d1:attempts\" not found",
+        ),
+        (
+            "/v2.1/projects/p/deliveries/d1",
+            "delivery \"d1\" not found",
+        ),
+    ] {
+        let a = s.get(path).await;
+        assert_eq!(a.status, 404, "{path}: {}", a.text);
+        assert_eq!(a.error(), want, "{path}");
+    }
+    let a = s
+        .post(
+            "/v2.1/projects/p/deliveries/d1:attempts/redeliver",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(a.status, 404, "{}", a.text);
+}

@@ -56,11 +56,11 @@ async fn fan_out_reaches_enabled_matching_webhooks_only() {
 
     let answer = publish(&s, event()).await;
     let id = answer["id"].as_str().unwrap();
-    let deliveries: Vec<String> = answer["deliveries"]
+    let deliveries: Vec<hookrelay_core::DeliveryId> = answer["deliveries"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| d.as_str().unwrap().to_owned())
+        .map(|d| d.as_str().unwrap().parse().unwrap())
         .collect();
     assert_eq!(deliveries.len(), 2, "{answer}");
 

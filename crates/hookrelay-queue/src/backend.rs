@@ -89,7 +89,7 @@ impl HeldJobs {
     /// partition than the one it waits in): the caller moves it to the dead list.
     pub fn accept(&self, claimed: &ClaimedJob) -> Result<Job, String> {
         match Job::decode(&claimed.raw) {
-            Ok(job) if job.id != claimed.id => Err(format!(
+            Ok(job) if *job.id != *claimed.id => Err(format!(
                 "ambiguous id: read as {:?} by the queue and {:?} by the worker",
                 claimed.id, job.id
             )),
@@ -447,7 +447,7 @@ impl Backend for RedisBackend {
             let held = self.held.clone();
             let unstarted: Vec<(String, String)> = lock_buffer(&self.buffer)
                 .drain(..)
-                .map(|j| (j.id, j.endpoint))
+                .map(|j| (j.id.into_string(), j.endpoint))
                 .collect();
             Box::pin(async move {
                 if !unstarted.is_empty() {

@@ -15,8 +15,9 @@ use hookrelay_core::activity;
 use hookrelay_core::endpoint::{
     CIRCUIT_COOLDOWN_BASE, CIRCUIT_COOLDOWN_MAX, CIRCUIT_FAILURE_THRESHOLD, Verdict,
 };
+use hookrelay_core::names::partition_of;
 use hookrelay_core::time::now_ms;
-use hookrelay_core::{AttemptRecord, DeliveryKind, DeliveryStatus, Job, Keys};
+use hookrelay_core::{AttemptRecord, DeliveryId, DeliveryKind, DeliveryStatus, Job, Keys};
 use redis::ScriptInvocation;
 use serde::Serialize;
 
@@ -462,7 +463,7 @@ impl Queue {
                     d.job.id
                 )));
             }
-            let p = self.keys.delivery_partition(&d.job.id);
+            let p = d.job.id.partition();
             match groups.iter_mut().find(|(q, _)| *q == p) {
                 Some((_, g)) => g.push(d),
                 None => groups.push((p, vec![d])),
@@ -594,7 +595,7 @@ impl Queue {
             self.endpoint_keys(&mut inv, p, &job.endpoint);
             inv.arg(fields.to_string())
                 .arg(raw)
-                .arg(&job.id)
+                .arg(job.id.as_str())
                 .arg(&job.endpoint);
         }
         let mut conn = self.conn.clone();
@@ -884,7 +885,7 @@ impl Queue {
                 (ack.job.created_at_ms > 0).then(|| now - ack.job.created_at_ms),
             ),
         };
-        let p = self.keys.delivery_partition(id);
+        let p = id.partition();
         let part = self.keys.partition(p);
         let mut keys = Vec::with_capacity(8);
         keys.push(self.keys.delivery(id));
@@ -894,7 +895,7 @@ impl Queue {
         keys.push(part.activity(&ack.job.project, now.div_euclid(60_000)));
         let mut args = ArgList::default();
         args.arg(ack.worker)
-            .arg(id)
+            .arg(id.as_str())
             .arg(&ack.job.endpoint)
             .arg(ack.status.as_str())
             .arg(attempt_json)
@@ -986,7 +987,7 @@ impl Queue {
     fn by_partition(&self, held: &[(String, String)]) -> Vec<(u32, Vec<(String, String)>)> {
         let mut groups: Vec<(u32, Vec<(String, String)>)> = Vec::new();
         for pair in held {
-            let p = self.keys.delivery_partition(&pair.0);
+            let p = partition_of(&pair.0);
             match groups.iter_mut().find(|(q, _)| *q == p) {
                 Some((_, g)) => g.push(pair.clone()),
                 None => groups.push((p, vec![pair.clone()])),
@@ -1047,12 +1048,12 @@ impl Queue {
     pub async fn dead_letter(
         &self,
         worker: &str,
-        id: &str,
+        id: &DeliveryId,
         endpoint: &str,
         reason: &str,
     ) -> Result<bool, QueueError> {
-        let p = self.keys.delivery_partition(id);
-        self.dead_letter_in(p, worker, id, endpoint, reason).await
+        self.dead_letter_in(id.partition(), worker, id, endpoint, reason)
+            .await
     }
 
     /// [`Queue::dead_letter`] for a job as claimed, in the partition it was claimed in
@@ -1082,12 +1083,15 @@ impl Queue {
         reason: &str,
     ) -> Result<bool, QueueError> {
         let part = self.keys.partition(p);
-        let own_record = self.misplaced(id, p).is_none();
+        // A job whose id is not a delivery id, or names another partition, has no record
+        // here to mark: the partition's meta key stands in the slot.
+        let record = DeliveryId::parse(id)
+            .ok()
+            .filter(|_| self.misplaced(id, p).is_none());
         let mut inv = self.invocation(&scripts::DEAD_LETTER, p);
-        inv.key(if own_record {
-            self.keys.delivery(id)
-        } else {
-            part.meta()
+        inv.key(match &record {
+            Some(id) => self.keys.delivery(id),
+            None => part.meta(),
         })
         .key(part.endpoint_failed(endpoint));
         self.endpoint_keys(&mut inv, p, endpoint);
@@ -1097,7 +1101,7 @@ impl Queue {
             .arg(endpoint)
             .arg(self.endpoint_concurrency)
             .arg(self.retention_failed.as_secs().max(1))
-            .arg(if own_record { "1" } else { "0" });
+            .arg(if record.is_some() { "1" } else { "0" });
         let mut conn = self.conn.clone();
         let moved: i64 = inv.invoke_async(&mut conn).await?;
         Ok(moved == 1)
@@ -1119,7 +1123,7 @@ impl Queue {
 
     /// Why a job with this id cannot run in partition `p`, when its id names another one.
     fn misplaced(&self, id: &str, p: u32) -> Option<String> {
-        let named = self.keys.delivery_partition(id);
+        let named = partition_of(id);
         (named != p)
             .then(|| format!("its id names partition {named}, but it waits in partition {p}"))
     }
@@ -1136,22 +1140,25 @@ impl Queue {
     }
 
     /// Reads one delivery record with its attempts.
-    pub async fn delivery(&self, id: &str) -> Result<Option<DeliveryView>, QueueError> {
+    pub async fn delivery(&self, id: &DeliveryId) -> Result<Option<DeliveryView>, QueueError> {
         Ok(self
-            .deliveries_by_id(&[id.to_owned()])
+            .deliveries_by_id(&[id.to_string()])
             .await?
             .pop()
             .flatten())
     }
 
-    /// Reads several delivery records in one round trip, in the order given.
+    /// Reads several delivery records in one round trip, in the order given: ids as read
+    /// from an index, where one that is not a [`DeliveryId`] names no delivery.
     pub async fn deliveries_by_id(
         &self,
         ids: &[String],
     ) -> Result<Vec<Option<DeliveryView>>, QueueError> {
-        // An id with a ':' could name another kind of key (`<id>:attempts`): no such delivery.
-        let plain = |id: &str| !id.is_empty() && id.len() <= 200 && !id.contains(':');
-        let wanted: Vec<&String> = ids.iter().filter(|id| plain(id)).collect();
+        let parsed: Vec<Option<DeliveryId>> = ids
+            .iter()
+            .map(|id| DeliveryId::parse(id.as_str()).ok())
+            .collect();
+        let wanted: Vec<&DeliveryId> = parsed.iter().flatten().collect();
         if wanted.is_empty() {
             return Ok(ids.iter().map(|_| None).collect());
         }
@@ -1159,7 +1166,7 @@ impl Queue {
         let mut slots: Vec<(u32, Vec<usize>)> = Vec::new();
         for (i, id) in wanted.iter().enumerate() {
             let p = if self.keys.cluster() {
-                self.keys.delivery_partition(id)
+                id.partition()
             } else {
                 0
             };
@@ -1196,15 +1203,9 @@ impl Queue {
             }
         }
         let mut found = found.into_iter();
-        Ok(ids
+        Ok(parsed
             .iter()
-            .map(|id| {
-                if plain(id) {
-                    found.next().flatten()
-                } else {
-                    None
-                }
-            })
+            .map(|id| id.as_ref().and_then(|_| found.next().flatten()))
             .collect())
     }
 
@@ -1261,7 +1262,7 @@ impl Queue {
         job: &Job,
         payload: Option<&str>,
     ) -> Result<RedeliverOutcome, QueueError> {
-        let p = self.keys.delivery_partition(&job.id);
+        let p = job.id.partition();
         let part = self.keys.partition(p);
         let mut conn = self.conn.clone();
         let payload_key = payload.map(|id| self.keys.payload(&job.project, id));
@@ -1288,7 +1289,7 @@ impl Queue {
             .arg(self.retention_secs())
             .arg(self.longest_retention_secs())
             .arg(if in_script.is_some() { "1" } else { "0" })
-            .arg(&job.id);
+            .arg(job.id.as_str());
         let r: i64 = inv.invoke_async(&mut conn).await?;
         Ok(match r {
             1 => RedeliverOutcome::Queued,

@@ -33,14 +33,14 @@
 use std::collections::HashMap;
 
 use hookrelay_core::delivery::ResponseRecord;
-use hookrelay_core::{AttemptRecord, DeliveryKind, DeliveryStatus, Job};
+use hookrelay_core::{AttemptRecord, DeliveryId, DeliveryKind, DeliveryStatus, Job};
 use serde::Serialize;
 
 /// A delivery record as read back.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryView {
     /// Delivery id.
-    pub id: String,
+    pub id: DeliveryId,
     /// Project.
     pub project: String,
     /// Webhook name, if the delivery belongs to a saved webhook.
@@ -173,7 +173,7 @@ fn non_empty(fields: &HashMap<String, String>, name: &str) -> Option<String> {
 
 /// Reads back the record of delivery `id` (`None` when there is none: no `status`).
 pub(crate) fn view_from_fields(
-    id: &str,
+    id: &DeliveryId,
     fields: HashMap<String, String>,
     attempts: &[String],
 ) -> Option<DeliveryView> {
@@ -219,7 +219,7 @@ pub(crate) fn view_from_fields(
         last_status_code,
         response: non_empty(&fields, "response").and_then(|r| serde_json::from_str(&r).ok()),
         job: non_empty(&fields, "job"),
-        id: id.to_owned(),
+        id: id.clone(),
     })
 }
 

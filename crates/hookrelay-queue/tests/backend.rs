@@ -18,7 +18,7 @@ fn job(id: &str) -> Job {
         ..JobRequest::new("http://127.0.0.1:9/", "{}")
     };
     Job::first_attempt(
-        id,
+        hookrelay_core::DeliveryId::parse(id).unwrap(),
         hookrelay_core::ProjectName::parse("p").unwrap(),
         "ep-test",
         "e",
@@ -39,7 +39,7 @@ async fn handler(
     job: Job,
     seen: Data<mpsc::UnboundedSender<(String, Instant)>>,
 ) -> Result<(), std::convert::Infallible> {
-    let _ = seen.send((job.id, Instant::now()));
+    let _ = seen.send((job.id.into_string(), Instant::now()));
     Ok(())
 }
 

@@ -6,17 +6,22 @@ use std::time::{Duration, Instant};
 
 use hookrelay_core::job::JobRequest;
 use hookrelay_core::time::now_rfc3339;
-use hookrelay_core::{AttemptRecord, DeliveryStatus, Job, Keys};
+use hookrelay_core::{AttemptRecord, DeliveryId, DeliveryStatus, Job, Keys};
 use hookrelay_queue::{Ack, EnqueueOutcome, NewDelivery, Queue};
 use hookrelay_testkit::RedisServer;
 use redis::Commands;
+
+/// A delivery id of a test.
+fn did(id: &str) -> DeliveryId {
+    DeliveryId::parse(id).unwrap()
+}
 
 fn job(id: &str) -> Job {
     Job {
         webhook: Some("w".into()),
         retry: true,
         ..Job::first_attempt(
-            id,
+            hookrelay_core::DeliveryId::parse(id).unwrap(),
             hookrelay_core::ProjectName::parse("p").unwrap(),
             "ep-test",
             "e",
@@ -123,7 +128,7 @@ async fn enqueue(queue: &Queue, ids: &[&str]) {
 async fn a_job_leaves_the_queue_only_with_its_outcome_recorded() {
     let (server, queue) = setup().await;
     enqueue(&queue, &["d1"]).await;
-    let view = queue.delivery("d1").await.unwrap().unwrap();
+    let view = queue.delivery(&did("d1")).await.unwrap().unwrap();
     assert_eq!(view.status, DeliveryStatus::Pending);
 
     let claimed = queue
@@ -137,7 +142,7 @@ async fn a_job_leaves_the_queue_only_with_its_outcome_recorded() {
 
     let j = Job::decode(claimed.jobs[0].as_bytes()).unwrap();
     assert!(ack_success(&queue, "w1", &j).await);
-    let view = queue.delivery("d1").await.unwrap().unwrap();
+    let view = queue.delivery(&did("d1")).await.unwrap().unwrap();
     assert_eq!(view.status, DeliveryStatus::Succeeded);
     assert_eq!(view.attempts.len(), 1);
     assert_eq!(view.attempts[0].status_code, Some(200));
@@ -188,7 +193,7 @@ async fn a_retry_waits_in_the_scheduled_set_then_runs() {
         })
         .await
         .unwrap();
-    let view = queue.delivery("d1").await.unwrap().unwrap();
+    let view = queue.delivery(&did("d1")).await.unwrap().unwrap();
     assert_eq!(view.status, DeliveryStatus::Retrying);
     assert_eq!(view.next_attempt_at_ms, Some(due));
     assert_eq!(view.last_error.as_deref(), Some("HTTP 500"));
@@ -309,7 +314,7 @@ async fn garbage_in_the_ready_list_goes_to_the_dead_list_with_its_reason() {
         .to_string();
     assert!(
         queue
-            .dead_letter("w1", "future", "ep-test", &err)
+            .dead_letter("w1", &did("future"), "ep-test", &err)
             .await
             .unwrap()
     );
@@ -351,7 +356,7 @@ async fn a_backlog_far_past_lua_unpack_limits_drains_in_bounded_chunks() {
         let ids: Vec<String> = claimed
             .jobs
             .iter()
-            .map(|r| Job::decode(r.as_bytes()).unwrap().id)
+            .map(|r| Job::decode(r.as_bytes()).unwrap().id.into_string())
             .collect();
         let mut pipe = redis::pipe();
         for id in &ids {
@@ -418,7 +423,7 @@ async fn unstarted_jobs_are_handed_back_to_the_front() {
     let ids: Vec<String> = claimed
         .jobs
         .iter()
-        .map(|r| Job::decode(r.as_bytes()).unwrap().id)
+        .map(|r| Job::decode(r.as_bytes()).unwrap().id.into_string())
         .collect();
     let held: Vec<(String, String)> = ids
         .iter()
@@ -572,12 +577,12 @@ async fn acks_settled_together_each_settle_as_alone() {
         .map(|r| r.as_ref().ok().map(|o| o.settled))
         .collect();
     assert_eq!(settled, vec![Some(true), Some(true), Some(false), None]);
-    let d1 = queue.delivery("d1").await.unwrap().unwrap();
+    let d1 = queue.delivery(&did("d1")).await.unwrap().unwrap();
     assert_eq!(d1.status, DeliveryStatus::Succeeded);
-    let d2 = queue.delivery("d2").await.unwrap().unwrap();
+    let d2 = queue.delivery(&did("d2")).await.unwrap().unwrap();
     assert_eq!(d2.status, DeliveryStatus::Retrying);
     assert_eq!(d2.next_attempt_at_ms, Some(due));
-    let d3 = queue.delivery("d3").await.unwrap().unwrap();
+    let d3 = queue.delivery(&did("d3")).await.unwrap().unwrap();
     assert_eq!(d3.status, DeliveryStatus::Pending);
     let scheduled: usize = c.zcard(SCHEDULED).unwrap();
     assert_eq!(scheduled, 1);
@@ -615,7 +620,7 @@ async fn bytes_that_are_not_utf8_do_not_hold_up_the_jobs_claimed_with_them() {
                 assert_eq!(j.id, "bad");
                 assert!(
                     queue
-                        .dead_letter("w1", &j.id, &j.endpoint, &e.to_string())
+                        .dead_letter("w1", &did(&j.id), &j.endpoint, &e.to_string())
                         .await
                         .unwrap()
                 );
@@ -637,8 +642,9 @@ async fn a_delivery_id_naming_another_key_is_simply_not_found() {
         .unwrap();
     let j = Job::decode(claimed.jobs[0].as_bytes()).unwrap();
     assert!(ack_success(&queue, "w1", &j).await);
-    assert!(queue.delivery("d1").await.unwrap().is_some());
-    assert!(queue.delivery("d1:attempts").await.unwrap().is_none());
+    assert!(queue.delivery(&did("d1")).await.unwrap().is_some());
+    // Such an id is no delivery id: read from an index, it names no delivery.
+    assert!(DeliveryId::parse("d1:attempts").is_err());
     let both = queue
         .deliveries_by_id(&["d1:attempts".into(), "d1".into(), String::new()])
         .await
@@ -727,7 +733,11 @@ async fn a_record_of_the_earlier_format_is_read_and_settled() {
     let _: () = c.lpush(READY, second.encode()).unwrap();
     let _: () = c.zadd(RING, "ep-test", 1).unwrap();
 
-    let before = queue.delivery("old-1").await.unwrap().expect("read back");
+    let before = queue
+        .delivery(&did("old-1"))
+        .await
+        .unwrap()
+        .expect("read back");
     assert_eq!(before.status, DeliveryStatus::Retrying);
     assert_eq!(before.attempts.len(), 1);
     assert_eq!(before.attempts[0].response.as_ref().unwrap().body, "busy");
@@ -739,7 +749,11 @@ async fn a_record_of_the_earlier_format_is_read_and_settled() {
         .unwrap();
     assert_eq!(claimed.jobs.len(), 1);
     assert!(ack_success(&queue, "w2", &second).await);
-    let after = queue.delivery("old-1").await.unwrap().expect("read back");
+    let after = queue
+        .delivery(&did("old-1"))
+        .await
+        .unwrap()
+        .expect("read back");
     assert_eq!(after.status, DeliveryStatus::Succeeded);
     let codes: Vec<Option<u16>> = after.attempts.iter().map(|a| a.status_code).collect();
     assert_eq!(codes, [Some(500), Some(200)], "{after:?}");

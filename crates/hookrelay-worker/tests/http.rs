@@ -25,7 +25,7 @@ fn job(url: &str) -> Job {
         webhook: Some("w".into()),
         retry: true,
         ..Job::first_attempt(
-            "dlv_0123456789",
+            hookrelay_core::DeliveryId::parse("dlv_0123456789").unwrap(),
             hookrelay_core::ProjectName::parse("p").unwrap(),
             "ep-test",
             "model.created",

@@ -17,7 +17,7 @@ fn job(url: &str) -> Job {
     Job {
         webhook: Some("w".into()),
         ..Job::first_attempt(
-            "dlv_ports",
+            hookrelay_core::DeliveryId::parse("dlv_ports").unwrap(),
             hookrelay_core::ProjectName::parse("p").unwrap(),
             "ep-test",
             "e",

@@ -27,7 +27,7 @@ fn job(url: &str) -> Job {
     Job {
         webhook: Some("w".into()),
         ..Job::first_attempt(
-            "dlv_redaction",
+            hookrelay_core::DeliveryId::parse("dlv_redaction").unwrap(),
             hookrelay_core::ProjectName::parse("p").unwrap(),
             "ep-test",
             "e",

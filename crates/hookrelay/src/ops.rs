@@ -42,7 +42,7 @@ pub enum DeliveriesCommand {
         #[arg(long)]
         project: hookrelay_core::ProjectName,
         /// Delivery id.
-        id: String,
+        id: hookrelay_core::DeliveryId,
     },
     /// A project's deliveries, newest first.
     #[command(after_help = crate::help(crate::REDIS, "hookrelay deliveries list --project demo --webhook hook-1 --status failed --limit 50"))]

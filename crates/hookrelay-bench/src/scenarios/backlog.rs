@@ -58,6 +58,7 @@ async fn job_sizes(stack: &mut Stack, waiting: u64) -> anyhow::Result<Sizes> {
         c
     };
     let ready: u64 = usage(ready_key).query_async(conn).await?;
+    let id = hookrelay_core::DeliveryId::parse(id)?;
     let record: Option<u64> = usage(keys.delivery(&id)).query_async(conn).await?;
     let index: u64 = usage(keys.deliveries(crate::stack::PROJECT, 0))
         .query_async(conn)

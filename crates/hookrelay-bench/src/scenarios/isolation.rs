@@ -173,7 +173,7 @@ async fn many_endpoints(url: &str) -> anyhow::Result<()> {
 /// Enqueues `jobs` deliveries spread evenly over `endpoints` endpoints.
 async fn fill(queue: &Queue, endpoints: usize, jobs: usize) -> anyhow::Result<()> {
     use hookrelay_core::job::JobRequest;
-    use hookrelay_core::{Job, ProjectName};
+    use hookrelay_core::{DeliveryId, Job, ProjectName};
     use hookrelay_queue::NewDelivery;
     let project = ProjectName::parse("claim")?;
     for chunk in (0..jobs).collect::<Vec<_>>().chunks(500) {
@@ -183,7 +183,7 @@ async fn fill(queue: &Queue, endpoints: usize, jobs: usize) -> anyhow::Result<()
                 job: Job {
                     webhook: Some(format!("w{}", i % endpoints)),
                     ..Job::first_attempt(
-                        format!("d{i}"),
+                        DeliveryId::generate(None),
                         project.clone(),
                         format!("ep{}", i % endpoints),
                         "e",

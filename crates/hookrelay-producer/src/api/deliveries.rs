@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use hookrelay_core::ProjectName;
 use hookrelay_core::delivery::ResponseRecord;
 use hookrelay_core::time::rfc3339_ms;
-use hookrelay_core::{AttemptRecord, DeliveryKind, DeliveryStatus};
+use hookrelay_core::{AttemptRecord, DeliveryId, DeliveryKind, DeliveryStatus};
 use hookrelay_queue::DeliveryView;
 use serde::Serialize;
 
@@ -30,7 +30,7 @@ const LIST_PAGE: usize = 200;
 /// A delivery as shown.
 #[derive(Debug, Clone, Serialize)]
 pub(super) struct DeliveryOut {
-    id: String,
+    id: DeliveryId,
     project: String,
     /// Null for a test of an unsaved webhook.
     webhook: Option<String>,
@@ -79,7 +79,7 @@ impl From<DeliveryView> for DeliveryOut {
 /// Answer of a redelivery.
 #[derive(Debug, Serialize)]
 pub(super) struct RedeliverOut {
-    id: String,
+    id: DeliveryId,
     status: DeliveryStatus,
     /// The number of the attempt just queued.
     attempt: u32,
@@ -87,7 +87,7 @@ pub(super) struct RedeliverOut {
 
 async fn get_one(
     State(state): State<AppState>,
-    ApiPath((project, id)): ApiPath<(ProjectName, String)>,
+    ApiPath((project, id)): ApiPath<(ProjectName, DeliveryId)>,
 ) -> Result<Json<DeliveryOut>, ProducerError> {
     let view = state
         .queue()
@@ -196,7 +196,7 @@ async fn list(
 
 async fn redeliver(
     State(state): State<AppState>,
-    ApiPath((project, id)): ApiPath<(ProjectName, String)>,
+    ApiPath((project, id)): ApiPath<(ProjectName, DeliveryId)>,
 ) -> Result<(StatusCode, Json<RedeliverOut>), ProducerError> {
     let attempt = state.publisher().redeliver(&project, &id).await?;
     state.metrics().redelivered(1);

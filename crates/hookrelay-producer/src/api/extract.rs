@@ -13,10 +13,11 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use bytes::Bytes;
-use hookrelay_core::ProjectName;
+use hookrelay_core::{DeliveryId, ProjectName};
 use serde::de::DeserializeOwned;
 
 use crate::error::ProducerError;
+use crate::publisher::delivery_not_found;
 
 /// A JSON request body, parsed with field paths in its errors.
 #[derive(Debug, Clone)]
@@ -196,6 +197,13 @@ impl FromSegment for String {
 impl FromSegment for ProjectName {
     fn from_segment(value: String) -> Result<Self, ProducerError> {
         Ok(ProjectName::parse(value)?)
+    }
+}
+
+/// A delivery id that cannot be one names no delivery: 404, as for an id that is not there.
+impl FromSegment for DeliveryId {
+    fn from_segment(value: String) -> Result<Self, ProducerError> {
+        DeliveryId::parse(value.as_str()).map_err(|_| delivery_not_found(&value))
     }
 }
 

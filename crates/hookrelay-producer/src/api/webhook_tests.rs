@@ -12,12 +12,12 @@ use axum::{Json, Router};
 use hookrelay_core::delivery::ResponseRecord;
 use hookrelay_core::signing::generate_secret;
 use hookrelay_core::time::{now_rfc3339, rfc3339_ms};
-use hookrelay_core::{DeliveryKind, DeliveryStatus, WebhookDraft};
+use hookrelay_core::{DeliveryId, DeliveryKind, DeliveryStatus, WebhookDraft};
 use hookrelay_queue::DeliveryView;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, FromSegment};
 use super::webhooks::{HeaderIn, parse_request_fields};
 use crate::error::ProducerError;
 use crate::registry::check_webhook;
@@ -47,7 +47,7 @@ pub(super) struct WebhookTestCreateIn {
 /// the receiver's answer.
 #[derive(Debug, Clone, Serialize)]
 pub(super) struct TestOut {
-    id: String,
+    id: DeliveryId,
     /// `pending`, `completed` or `failed`.
     status: &'static str,
     /// Why the test failed; null unless it did.
@@ -68,7 +68,7 @@ pub(super) struct TestOut {
 
 impl TestOut {
     /// A test just enqueued.
-    pub(super) fn pending(id: String, webhook: Option<String>) -> Self {
+    pub(super) fn pending(id: DeliveryId, webhook: Option<String>) -> Self {
         Self {
             id,
             status: "pending",
@@ -142,16 +142,31 @@ async fn create(
     Ok((StatusCode::CREATED, Json(TestOut::pending(id, None))))
 }
 
+/// A webhook test's id in a path: one that cannot be a delivery id names no test.
+struct TestId(DeliveryId);
+
+impl FromSegment for TestId {
+    fn from_segment(value: String) -> Result<Self, ProducerError> {
+        DeliveryId::parse(value.as_str())
+            .map(TestId)
+            .map_err(|_| test_not_found(&value))
+    }
+}
+
+fn test_not_found(id: &str) -> ProducerError {
+    ProducerError::NotFound(format!("webhook test {id:?} not found"))
+}
+
 async fn get_one(
     State(state): State<AppState>,
-    ApiPath((project, id)): ApiPath<(ProjectName, String)>,
+    ApiPath((project, TestId(id))): ApiPath<(ProjectName, TestId)>,
 ) -> Result<Json<TestOut>, ProducerError> {
     let view = state
         .queue()
         .delivery(&id)
         .await?
         .filter(|v| v.project == project && v.kind == DeliveryKind::Test)
-        .ok_or_else(|| ProducerError::NotFound(format!("webhook test {id:?} not found")))?;
+        .ok_or_else(|| test_not_found(&id))?;
     Ok(Json(TestOut::from_view(view)))
 }
 
