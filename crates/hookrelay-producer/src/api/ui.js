@@ -113,6 +113,51 @@
     return el("span", { class: "badge " + kind }, text || kind);
   }
 
+  // ---------------------------------------------------------------- page heads and dialogs
+
+  // The ids of a page's or a dialog's parts start like its title's, which aria-labelledby
+  // names: "webhooks-title", "webhooks-updated"; "wd-title", "wd-close", "wd-cancel". A
+  // button named in a data attribute is written with its id and text: "wd-save:Create".
+  const idPrefix = (node) => node.getAttribute("aria-labelledby").replace(/-title$/, "");
+
+  /// Puts a page's head before its content: its title (data-title), when it was last updated
+  /// and, with data-action, the button for its main action.
+  function pageHead(section) {
+    const p = idPrefix(section);
+    const action = section.dataset.action && section.dataset.action.split(":");
+    section.prepend(el("div", { class: "page-head" },
+      el("h1", { id: p + "-title" }, section.dataset.title),
+      el("span", { class: "updated muted", id: p + "-updated" }),
+      action && el("button", { type: "button", class: "primary write", id: action[0] }, action[1])));
+  }
+
+  /// Puts a dialog's head (its title, data-title, and a close button) and foot (Cancel and
+  /// the button that submits, data-submit) around the body in its form; data-test-slot adds
+  /// a place for a test result before the buttons. A dialog with data-confirm asks a
+  /// question: it has no close button, and its buttons close it with the value "cancel"
+  /// (which has the focus first) or "ok".
+  function dialogFrame(dialog) {
+    const d = dialog.dataset;
+    const p = idPrefix(dialog);
+    const [submitId, submitText] = d.submit.split(":");
+    const confirm = "confirm" in d;
+    const form = dialog.querySelector("form");
+    form.prepend(el("div", { class: "dialog-head" },
+      el("h2", { id: p + "-title" }, d.title),
+      !confirm && el("button", { type: "button", class: "icon", id: p + "-close", "aria-label": "Close" }, "×")));
+    form.append(el("div", { class: "dialog-foot" },
+      "testSlot" in d && el("span", { id: p + "-test-slot", class: "test-slot" }),
+      el("span", { class: "spacer" }),
+      confirm ? el("button", { value: "cancel", id: p + "-cancel", autofocus: true }, "Cancel") :
+        el("button", { type: "button", id: p + "-cancel" }, "Cancel"),
+      confirm ? el("button", { value: "ok", class: "danger", id: submitId }, submitText) :
+        el("button", { type: "submit", class: "primary", id: submitId }, submitText)));
+  }
+
+  // Built before the code below looks up their titles and buttons by id.
+  for (const p of PAGES) pageHead($("page-" + p));
+  for (const dialog of document.querySelectorAll("dialog")) dialogFrame(dialog);
+
   // ---------------------------------------------------------------- messages
 
   /// A message stays until the user dismisses it.
