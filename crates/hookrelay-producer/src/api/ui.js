@@ -113,6 +113,76 @@
     return el("span", { class: "badge " + kind }, text || kind);
   }
 
+  /// Shows a row for each item in `parent`, in the items' order, and removes the rows of
+  /// items that are gone. `rows` (key → row) keeps each row between refreshes: `make(key)`
+  /// builds a missing one, `update(row, item)` fills it in, and `row.nodes` are its elements.
+  /// Rows are updated in place and a row moves only when it is out of place: focus inside
+  /// it, open details and the scroll position (the browser anchors it) stay where the user
+  /// left them.
+  function syncRows(parent, rows, items, key, make, update) {
+    const keys = new Set(items.map(key));
+    for (const [k, row] of rows) {
+      if (!keys.has(k)) { for (const node of row.nodes) node.remove(); rows.delete(k); }
+    }
+    let prev = null;
+    for (const item of items) {
+      const k = key(item);
+      let row = rows.get(k);
+      if (!row) { row = make(k); rows.set(k, row); }
+      update(row, item);
+      for (const node of row.nodes) {
+        const want = prev ? prev.nextSibling : parent.firstChild;
+        if (want !== node) parent.insertBefore(node, want);
+        prev = node;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- page heads and dialogs
+
+  // The ids of a page's or a dialog's parts start like its title's, which aria-labelledby
+  // names: "webhooks-title", "webhooks-updated"; "wd-title", "wd-close", "wd-cancel". A
+  // button named in a data attribute is written with its id and text: "wd-save:Create".
+  const idPrefix = (node) => node.getAttribute("aria-labelledby").replace(/-title$/, "");
+
+  /// Puts a page's head before its content: its title (data-title), when it was last updated
+  /// and, with data-action, the button for its main action.
+  function pageHead(section) {
+    const p = idPrefix(section);
+    const action = section.dataset.action && section.dataset.action.split(":");
+    section.prepend(el("div", { class: "page-head" },
+      el("h1", { id: p + "-title" }, section.dataset.title),
+      el("span", { class: "updated muted", id: p + "-updated" }),
+      action && el("button", { type: "button", class: "primary write", id: action[0] }, action[1])));
+  }
+
+  /// Puts a dialog's head (its title, data-title, and a close button) and foot (Cancel and
+  /// the button that submits, data-submit) around the body in its form; data-test-slot adds
+  /// a place for a test result before the buttons. A dialog with data-confirm asks a
+  /// question: it has no close button, and its buttons close it with the value "cancel"
+  /// (which has the focus first) or "ok".
+  function dialogFrame(dialog) {
+    const d = dialog.dataset;
+    const p = idPrefix(dialog);
+    const [submitId, submitText] = d.submit.split(":");
+    const confirm = "confirm" in d;
+    const form = dialog.querySelector("form");
+    form.prepend(el("div", { class: "dialog-head" },
+      el("h2", { id: p + "-title" }, d.title),
+      !confirm && el("button", { type: "button", class: "icon", id: p + "-close", "aria-label": "Close" }, "×")));
+    form.append(el("div", { class: "dialog-foot" },
+      "testSlot" in d && el("span", { id: p + "-test-slot", class: "test-slot" }),
+      el("span", { class: "spacer" }),
+      confirm ? el("button", { value: "cancel", id: p + "-cancel", autofocus: true }, "Cancel") :
+        el("button", { type: "button", id: p + "-cancel" }, "Cancel"),
+      confirm ? el("button", { value: "ok", class: "danger", id: submitId }, submitText) :
+        el("button", { type: "submit", class: "primary", id: submitId }, submitText)));
+  }
+
+  // Built before the code below looks up their titles and buttons by id.
+  for (const p of PAGES) pageHead($("page-" + p));
+  for (const dialog of document.querySelectorAll("dialog")) dialogFrame(dialog);
+
   // ---------------------------------------------------------------- messages
 
   /// A message stays until the user dismisses it.
@@ -573,7 +643,7 @@
     return " no delivery yet";
   }
 
-  const attentionRows = new Map(); // webhook name → { li, link, state, why }
+  const attentionRows = new Map(); // webhook name → { li, link, state, why, nodes }
 
   /// The endpoints that are not healthy, most severe first, updated in place so that a
   /// focused link survives the refresh.
@@ -584,65 +654,47 @@
     $("endpoints-summary").textContent = hooks.length === 0 ? "" :
       plural(healthy, "healthy endpoint") + (sick.length ? " · " + sick.length + " need attention" : "");
     const shown = sick.concat(hooks.filter((w) => health(w).state === "healthy").slice(0, HEALTHY_SHOWN));
-    const names = new Set(shown.map((w) => w.name));
-    for (const [name, row] of attentionRows) {
-      if (!names.has(name)) { row.li.remove(); attentionRows.delete(name); }
-    }
     const note = list.querySelector("li.note");
     if (note) note.remove();
-    let prev = null;
-    for (const w of shown) {
-      let row = attentionRows.get(w.name);
-      if (!row) {
-        const link = el("a", { class: "name", href: "#deliveries", title: "Deliveries of " + w.name }, w.name);
-        link.addEventListener("click", () => { $("f-webhook").value = w.name; resetDeliveries(); });
-        row = { link, state: el("span", {}), why: el("span", { class: "why" }) };
-        row.li = el("li", { "data-webhook": w.name }, link, row.state, row.why);
-        attentionRows.set(w.name, row);
-      }
-      const h = health(w);
-      const { since, why } = explain(w);
-      row.li.dataset.state = h.state;
-      const when = h.state === "healthy" ? el("span", { class: "muted" }, lastOutcome(h)) :
-        since ? el("span", { class: "muted" }, " since ", timeEl(since, stamp(since))) : null;
-      row.state.replaceChildren(badge(h.state, STATE_NAMES[h.state]), when);
-      row.why.textContent = why;
-      const want = prev ? prev.nextSibling : list.firstChild;
-      if (want !== row.li) list.insertBefore(row.li, want);
-      prev = row.li;
-    }
+    syncRows(list, attentionRows, shown, (w) => w.name, attentionRow, updateAttentionRow);
     const hidden = hooks.length - shown.length;
     if (!hooks.length) list.append(el("li", { class: "note" }, el("span", { class: "empty" }, "No webhooks in this project yet. Create one under Webhooks.")));
     else if (hidden > 0) list.append(el("li", { class: "note" }, el("span", { class: "empty" }, "And " + plural(hidden, "more healthy endpoint") + ": see Webhooks.")));
   }
 
+  function attentionRow(name) {
+    const link = el("a", { class: "name", href: "#deliveries", title: "Deliveries of " + name }, name);
+    link.addEventListener("click", () => { $("f-webhook").value = name; resetDeliveries(); });
+    const row = { link, state: el("span", {}), why: el("span", { class: "why" }) };
+    row.li = el("li", { "data-webhook": name }, link, row.state, row.why);
+    row.nodes = [row.li];
+    return row;
+  }
+
+  function updateAttentionRow(row, w) {
+    const h = health(w);
+    const { since, why } = explain(w);
+    row.li.dataset.state = h.state;
+    const when = h.state === "healthy" ? el("span", { class: "muted" }, lastOutcome(h)) :
+      since ? el("span", { class: "muted" }, " since ", timeEl(since, stamp(since))) : null;
+    row.state.replaceChildren(badge(h.state, STATE_NAMES[h.state]), when);
+    row.why.textContent = why;
+  }
+
   // ---------------------------------------------------------------- webhooks
 
-  const webhookRows = new Map(); // name → { tr, cells…, test }
+  const webhookRows = new Map(); // name → { tr, cells…, test, nodes }
 
   async function loadWebhooks(withRecent) {
     const hooks = await fetchWebhooks();
     if (withRecent || hooks.some((w) => !state.recent.has(w.name))) await fetchRecent(hooks);
     const body = $("webhook-rows");
-    const names = new Set(hooks.map((w) => w.name));
-    for (const [name, row] of webhookRows) {
-      if (!names.has(name)) { row.tr.remove(); webhookRows.delete(name); }
-    }
+    syncRows(body, webhookRows, hooks, (w) => w.name, webhookRow, updateWebhookRow);
     if (!hooks.length) {
       body.replaceChildren(el("tr", {}, el("td", { class: "empty", colspan: 5 }, "No webhooks yet", el("span", { class: "write" }, ". ", el("button", { type: "button", class: "link", onclick: () => openWebhookDialog(null) }, "Create the first one")), ".")));
     } else {
       const empty = body.querySelector("td.empty");
       if (empty) empty.parentElement.remove();
-    }
-    let prev = null;
-    for (const w of hooks) {
-      let row = webhookRows.get(w.name);
-      if (!row) { row = webhookRow(w.name); webhookRows.set(w.name, row); }
-      updateWebhookRow(row, w);
-      // Move a row only when it is out of place, so that focus inside it is kept.
-      const want = prev ? prev.nextSibling : body.firstChild;
-      if (want !== row.tr) body.insertBefore(row.tr, want);
-      prev = row.tr;
     }
     $("webhooks-updated").textContent = "Updated " + clock(new Date().toISOString());
   }
@@ -665,6 +717,7 @@
     row.tr = el("tr", { "data-webhook": name },
       el("td", { "data-label": "Webhook" }, row.name, row.url), row.health, row.last, row.spark,
       el("td", {}, el("div", { class: "actions" }, row.slot, row.test, row.edit, row.toggle, row.del)));
+    row.nodes = [row.tr];
     row.test.addEventListener("click", () => runTest(row.slot, row.test, () => api("POST", "/webhooks/" + enc(row.webhook.name) + "/test"), row.webhook.name));
     row.edit.addEventListener("click", () => openWebhookDialog(row.webhook, row.edit));
     row.toggle.addEventListener("click", () => toggleWebhook(row.webhook));
@@ -1114,25 +1167,10 @@
       list = list.filter((d) => Date.parse(d.created_at) >= since);
     }
     const body = $("delivery-rows");
-    const ids = new Set(list.map((d) => d.id));
-    for (const [id, row] of deliveryRows) {
-      if (!ids.has(id)) { row.tr.remove(); row.detail.remove(); deliveryRows.delete(id); }
-    }
+    syncRows(body, deliveryRows, list, (d) => d.id, deliveryRow, updateDeliveryRow);
     const empty = body.querySelector("td.empty");
     if (empty) empty.parentElement.remove();
     if (!list.length) body.append(el("tr", {}, el("td", { class: "empty", colspan: 7 }, "No deliveries match.")));
-    // Rows are updated in place and new ones inserted above: focus, open details and the
-    // scroll position (the browser anchors it) stay where the user left them.
-    let prev = null;
-    for (const d of list) {
-      let row = deliveryRows.get(d.id);
-      if (!row) { row = deliveryRow(d.id); deliveryRows.set(d.id, row); }
-      updateDeliveryRow(row, d);
-      const want = prev ? prev.nextSibling : body.firstChild;
-      if (want !== row.tr) body.insertBefore(row.tr, want);
-      if (row.tr.nextSibling !== row.detail) body.insertBefore(row.detail, row.tr.nextSibling);
-      prev = row.detail;
-    }
     $("deliveries-updated").textContent = "Updated " + clock(new Date().toISOString()) + " · " +
       plural(list.length, "delivery", "deliveries") + (capped ? ", among the latest " + LIST_LIMIT : "");
   }
@@ -1160,6 +1198,7 @@
     row.detail = el("tr", { class: "detail", id: "detail-" + id, hidden: true },
       el("td", { colspan: 7 }, row.info, row.attemptsBox, row.answer,
         el("div", { class: "detail-actions write" }, row.redeliver, row.redeliverNote)));
+    row.nodes = [row.tr, row.detail];
     const setOpen = (open) => {
       row.detail.hidden = !open;
       row.tr.classList.toggle("open", open);
