@@ -67,7 +67,7 @@ pub fn check(data: &[u8]) {
         version: has_version.then_some(version),
         data: event_data,
         result: has_result.then_some(result),
-        created_at: "2025-01-21T12:00:00.000Z".into(),
+        created_at: hookrelay_core::time::Timestamp::from_ms(1_737_460_800_000),
     };
 
     for format in Format::ALL {
@@ -248,7 +248,8 @@ fn webhook(event: String, events: Vec<String>, object_type: &str, object_name: &
     .into_webhook(
         "5f0c6a52-3f4b-4d8e-9a36-5f2f0b8f7d10".into(),
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-        "2025-01-21T12:00:00.000Z",
+        // 2025-01-21T12:00:00.000Z
+        hookrelay_core::time::Timestamp::from_ms(1_737_460_800_000),
     )
 }
 

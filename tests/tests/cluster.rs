@@ -172,7 +172,7 @@ async fn on_a_cluster_events_are_delivered_retried_recovered_and_isolated() {
     let bad = Receiver::start(Reply::Status(400)).await;
     api.create_webhook(P, webhook("bad", &bad.url("/bad"), "b"))
         .await;
-    let since = hookrelay_core::time::now_rfc3339();
+    let since = hookrelay_core::time::Timestamp::now().to_string();
     let failed = publish_many(&api, P, "b", 20, 4).await;
     wait_all(&api, &failed, "failed", Duration::from_secs(30)).await;
     bad.set_reply(Reply::Status(200));

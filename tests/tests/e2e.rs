@@ -574,7 +574,7 @@ async fn recover_reads_only_its_webhooks_failures_in_pages_and_reports_progress(
     api.create_webhook(P, mine).await;
     api.create_webhook(P, webhook("other", &rx.url("/other"), "e"))
         .await;
-    let since = hookrelay_core::time::now_rfc3339();
+    let since = hookrelay_core::time::Timestamp::now().to_string();
     // 1,200 failures of "mine" (more than two pages of 500), 300 of "other".
     let mut ids = publish_many(&api, P, "only-mine", 900, 8).await;
     ids.extend(publish_many(&api, P, "e", 300, 8).await);
@@ -623,9 +623,14 @@ async fn recover_reads_only_its_webhooks_failures_in_pages_and_reports_progress(
         assert!(std::time::Instant::now() < deadline, "{now}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let took = hookrelay_core::time::parse_rfc3339_ms(done["updated_at"].as_str().unwrap())
-        .unwrap()
-        - hookrelay_core::time::parse_rfc3339_ms(done["started_at"].as_str().unwrap()).unwrap();
+    let at = |field: &str| {
+        done[field]
+            .as_str()
+            .and_then(hookrelay_core::time::Timestamp::parse)
+            .map(hookrelay_core::time::Timestamp::as_ms)
+            .unwrap()
+    };
+    let took = at("updated_at") - at("started_at");
     println!("recovery of 1,200 failed deliveries: {took} ms");
     // The other webhook's failures were never looked at.
     assert_eq!(

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::named_enum::named_enum;
+use crate::time::Timestamp;
 
 named_enum! {
     /// What a delivery is for.
@@ -65,8 +66,8 @@ pub struct ResponseRecord {
 pub struct AttemptRecord {
     /// 1-based attempt number.
     pub attempt: u32,
-    /// RFC 3339 time the request started.
-    pub started_at: String,
+    /// When the request started.
+    pub started_at: Timestamp,
     /// Whole exchange, in milliseconds.
     pub duration_ms: u64,
     /// HTTP status, when an answer came.

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::named_enum::named_enum;
+use crate::time::Timestamp;
 
 /// Consecutive failures (timeouts, connection errors, 5xx) that open an endpoint's circuit.
 pub const CIRCUIT_FAILURE_THRESHOLD: u32 = 5;
@@ -52,12 +53,12 @@ pub struct Health {
     pub backlog: u64,
     /// Failures (timeouts, connection errors, 5xx) since the last success.
     pub consecutive_failures: u32,
-    /// RFC 3339 end of a pause asked for by the receiver, while it lasts.
-    pub paused_until: Option<String>,
-    /// RFC 3339 time of the last successful delivery.
-    pub last_success_at: Option<String>,
-    /// RFC 3339 time of the last failed attempt.
-    pub last_failure_at: Option<String>,
+    /// The end of a pause asked for by the receiver, while it lasts.
+    pub paused_until: Option<Timestamp>,
+    /// When the last successful delivery was made.
+    pub last_success_at: Option<Timestamp>,
+    /// When the last failed attempt was made.
+    pub last_failure_at: Option<Timestamp>,
     /// Why the webhook was disabled, while it is.
     pub disabled_reason: Option<String>,
 }

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::time::Timestamp;
+
 /// An event as accepted by `POST /projects/{p}/events` or `hookrelay publish`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -25,6 +27,6 @@ pub struct Event {
     /// Result, sent only to webhooks with `include_result`.
     #[serde(default)]
     pub result: Option<serde_json::Value>,
-    /// RFC 3339.
-    pub created_at: String,
+    /// When it was published.
+    pub created_at: Timestamp,
 }

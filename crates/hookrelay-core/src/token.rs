@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::FieldError;
+use crate::time::Timestamp;
 
 /// What a project token may do. Ordered: each role may do everything the one before may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -87,8 +88,8 @@ pub struct TokenRecord {
     pub name: String,
     /// What it may do.
     pub role: Role,
-    /// RFC 3339.
-    pub created_at: String,
+    /// When it was created.
+    pub created_at: Timestamp,
     /// [`hash_token`] of the token.
     pub hash: String,
 }

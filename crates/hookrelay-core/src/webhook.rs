@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::FieldError;
 use crate::event::Event;
 use crate::named_enum::named_enum;
+use crate::time::Timestamp;
 
 /// Longest webhook, project, object or event name accepted.
 pub const MAX_NAME_LEN: usize = 64;
@@ -148,10 +149,10 @@ pub struct Webhook {
     /// Deliver one at a time, in publish order; a failing head holds the rest.
     #[serde(default)]
     pub ordered: bool,
-    /// RFC 3339.
-    pub creation_date: String,
-    /// RFC 3339.
-    pub last_updated: String,
+    /// When it was created.
+    pub creation_date: Timestamp,
+    /// When it was last changed.
+    pub last_updated: Timestamp,
 }
 
 impl Webhook {
@@ -282,13 +283,13 @@ impl WebhookDraft {
     /// A new webhook: this draft with a fresh id (UUID v4), `signing_secret`, and the
     /// current time as its creation and update time.
     pub fn into_new_webhook(self, signing_secret: String) -> Webhook {
-        let now = crate::time::now_rfc3339();
-        self.into_webhook(uuid::Uuid::new_v4().to_string(), signing_secret, &now)
+        let now = Timestamp::now();
+        self.into_webhook(uuid::Uuid::new_v4().to_string(), signing_secret, now)
     }
 
     /// The webhook: this draft with `id`, `signing_secret`, and `now` (RFC 3339) as its
     /// creation and update time.
-    pub fn into_webhook(self, id: String, signing_secret: String, now: &str) -> Webhook {
+    pub fn into_webhook(self, id: String, signing_secret: String, now: Timestamp) -> Webhook {
         Webhook {
             id,
             name: self.name,
@@ -313,8 +314,8 @@ impl WebhookDraft {
             max_concurrency: self.max_concurrency,
             rate_limit: self.rate_limit,
             ordered: self.ordered,
-            creation_date: now.to_owned(),
-            last_updated: now.to_owned(),
+            creation_date: now,
+            last_updated: now,
         }
     }
 }

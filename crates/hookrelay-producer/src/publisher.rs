@@ -11,7 +11,7 @@ use futures::StreamExt;
 use hookrelay_core::delivery::DeliveryKind;
 use hookrelay_core::formats;
 use hookrelay_core::job::{JobDecodeError, JobRequest};
-use hookrelay_core::time::{now_ms, rfc3339_ms};
+use hookrelay_core::time::{Timestamp, now_ms};
 use hookrelay_core::webhook::validate_label;
 use hookrelay_core::{
     DeliveryId, DeliveryStatus, Event, EventId, JOB_VERSION, Job, ProjectName, Webhook,
@@ -131,7 +131,7 @@ impl Publisher {
             version: input.version,
             data: input.data,
             result: input.result,
-            created_at: rfc3339_ms(now),
+            created_at: Timestamp::from_ms(now),
         };
         let webhooks = self.registry.list(project).await?;
         let deliveries: Vec<NewDelivery> = webhooks

@@ -430,7 +430,7 @@ mod tests {
         .into_webhook(
             "00000000-0000-4000-8000-000000000000".into(),
             "whsec_x".into(),
-            "",
+            hookrelay_core::time::Timestamp::now(),
         )
     }
 

@@ -263,7 +263,7 @@ async fn settle_all(s: &Server, status: DeliveryStatus, error: Option<&str>) -> 
         let job = Job::decode(raw.as_bytes()).unwrap();
         let attempt = AttemptRecord {
             attempt: job.attempt,
-            started_at: hookrelay_core::time::now_rfc3339(),
+            started_at: hookrelay_core::time::Timestamp::now(),
             duration_ms: 12,
             status_code: error.is_none().then_some(200),
             error: error.map(str::to_owned),
@@ -366,7 +366,7 @@ async fn recover_requeues_the_failed_deliveries_of_one_webhook_since_a_time() {
     let mut other = webhook("other");
     other["object_name"] = json!("*");
     s.create_webhook(other).await;
-    let since = hookrelay_core::time::now_rfc3339();
+    let since = hookrelay_core::time::Timestamp::now().to_string();
     for _ in 0..3 {
         publish(&s, event()).await;
     }

@@ -12,7 +12,7 @@ fn hook(name: &str, url: &str) -> Webhook {
     WebhookDraft::new(name, url, "deployment", "d1", "*").into_webhook(
         format!("id-{name}"),
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-        "",
+        hookrelay_core::time::Timestamp::now(),
     )
 }
 

@@ -35,7 +35,7 @@ async fn settle(s: &Server, status: DeliveryStatus, code: Option<u16>, error: Op
     let job = Job::decode(claimed.jobs[0].as_bytes()).unwrap();
     let attempt = AttemptRecord {
         attempt: 1,
-        started_at: hookrelay_core::time::now_rfc3339(),
+        started_at: hookrelay_core::time::Timestamp::now(),
         duration_ms: 5,
         status_code: code,
         error: error.map(str::to_owned),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use hookrelay_core::endpoint::{DisabledNotice, Health, HealthState};
-use hookrelay_core::time::{now_ms, rfc3339_ms};
+use hookrelay_core::time::{Timestamp, now_ms};
 
 use crate::conn::RedisConn;
 use crate::error::QueueError;
@@ -320,7 +320,7 @@ fn health_of(
     default_cap: u32,
 ) -> Health {
     let num = |k: &str| f.get(k).and_then(|v| v.parse::<f64>().ok());
-    let time = |k: &str| num(k).map(|ms| rfc3339_ms(ms as i64));
+    let time = |k: &str| num(k).map(|ms| Timestamp::from_ms(ms as i64));
     let paused_until = num("paused_until").filter(|t| *t as i64 > now);
     let cap = num("cap").map_or(u64::from(default_cap), |c| c as u64);
     let rate_waiting = num("rate").is_some() && num("tat").is_some_and(|t| t as i64 > now);
@@ -340,7 +340,7 @@ fn health_of(
         in_flight,
         backlog,
         consecutive_failures: num("failures").map_or(0, |n| n as u32),
-        paused_until: paused_until.map(|t| rfc3339_ms(t as i64)),
+        paused_until: paused_until.map(|t| Timestamp::from_ms(t as i64)),
         last_success_at: time("last_success_at"),
         last_failure_at: time("last_failure_at"),
         disabled_reason: disabled_reason

@@ -33,6 +33,7 @@
 use std::collections::HashMap;
 
 use hookrelay_core::delivery::ResponseRecord;
+use hookrelay_core::time::Timestamp;
 use hookrelay_core::{AttemptRecord, DeliveryId, DeliveryKind, DeliveryStatus, Job};
 use serde::Serialize;
 
@@ -123,7 +124,7 @@ pub(crate) fn attempt_summary(a: &AttemptRecord) -> Option<String> {
     if a.error.is_some() {
         return None;
     }
-    let started = hookrelay_core::time::parse_rfc3339_ms(&a.started_at)?;
+    let started = a.started_at.as_ms();
     let worker = a.worker.as_deref().unwrap_or("");
     if worker.contains(',') {
         return None;
@@ -153,7 +154,7 @@ fn attempt_from_summary(n: u32, summary: &str) -> Option<AttemptRecord> {
     let body = parts.next().unwrap_or("").to_owned();
     Some(AttemptRecord {
         attempt: n,
-        started_at: hookrelay_core::time::rfc3339_ms(started),
+        started_at: Timestamp::from_ms(started),
         duration_ms,
         status_code: Some(code),
         error: None,
@@ -231,7 +232,7 @@ mod tests {
     fn attempt(body: &str, truncated: bool) -> AttemptRecord {
         AttemptRecord {
             attempt: 2,
-            started_at: "2026-12-02T04:51:50.101Z".into(),
+            started_at: "2026-12-02T04:51:50.101Z".parse().unwrap(),
             duration_ms: 12,
             status_code: Some(200),
             error: None,
@@ -255,7 +256,7 @@ mod tests {
             (r.body.as_str(), r.body_truncated),
             ("{\"received\":true}", false)
         );
-        assert_eq!(back.started_at, "2026-12-02T04:51:50.101Z");
+        assert_eq!(back.started_at.to_string(), "2026-12-02T04:51:50.101Z");
         assert_eq!((back.duration_ms, back.status_code), (12, Some(200)));
         assert_eq!(back.worker.as_deref(), Some("vm-30515-d756a414"));
 

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use hookrelay_core::job::JobRequest;
-use hookrelay_core::time::now_rfc3339;
+use hookrelay_core::time::Timestamp;
 use hookrelay_core::{AttemptRecord, DeliveryId, DeliveryStatus, Job, Keys};
 use hookrelay_queue::{Ack, EnqueueOutcome, NewDelivery, Queue};
 use hookrelay_testkit::RedisServer;
@@ -39,7 +39,7 @@ const RING: &str = "t:{q0}:ring";
 fn attempt(n: u32, error: Option<&str>) -> AttemptRecord {
     AttemptRecord {
         attempt: n,
-        started_at: now_rfc3339(),
+        started_at: Timestamp::now(),
         duration_ms: 3,
         status_code: if error.is_some() {
             Some(500)

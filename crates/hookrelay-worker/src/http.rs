@@ -176,7 +176,7 @@ impl HttpDeliverer {
     /// Makes one attempt of `job`, recording it as made by `worker`. Never panics and never
     /// fails: whatever goes wrong is in the outcome.
     pub async fn attempt(&self, job: &Job, worker: &str) -> AttemptOutcome {
-        let started_at = hookrelay_core::time::now_rfc3339();
+        let started_at = hookrelay_core::time::Timestamp::now();
         let start = Instant::now();
         let limit = job.timeout();
         let mut answer = Answer::default();

@@ -25,7 +25,7 @@ use std::time::Duration;
 use apalis::prelude::{Data, Monitor, WorkerBuilder, WorkerBuilderExt};
 use hookrelay_core::endpoint::{DisabledNotice, MAX_PAUSE, Verdict};
 use hookrelay_core::retry::RetryPolicy;
-use hookrelay_core::time::{now_ms, now_rfc3339};
+use hookrelay_core::time::{Timestamp, now_ms};
 use hookrelay_core::{AttemptRecord, DeliveryKind, DeliveryStatus, Job};
 use hookrelay_queue::{
     Ack, AckOutcome, BackendSettings, HeldJobs, PreparedAck, Queue, QueueError, RedisBackend,
@@ -302,7 +302,7 @@ impl Deliverer {
         Some(AttemptOutcome {
             record: AttemptRecord {
                 attempt: job.attempt,
-                started_at: now_rfc3339(),
+                started_at: Timestamp::now(),
                 duration_ms: 0,
                 status_code: None,
                 error: Some("webhook deleted; not sent".into()),

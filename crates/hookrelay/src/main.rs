@@ -246,8 +246,8 @@ fn announcer(queue: &Queue) -> hookrelay_worker::Announcer {
                 data: serde_json::json!({
                     "webhook": webhook.name,
                     "reason": notice.reason,
-                    "since": hookrelay_core::time::rfc3339_ms(since),
-                    "disabled_at": hookrelay_core::time::rfc3339_ms(notice.at),
+                    "since": hookrelay_core::time::Timestamp::from_ms(since),
+                    "disabled_at": hookrelay_core::time::Timestamp::from_ms(notice.at),
                 }),
                 result: None,
             };

@@ -45,7 +45,7 @@ fn sample(webhook: &Webhook, project: &str) -> Event {
     } else {
         webhook.object_name.as_str()
     };
-    let now = crate::time::now_rfc3339();
+    let now = crate::time::Timestamp::now().to_string();
     let data = json!({
         "modelId": model_id,
         "modelCardVersion": 1,

@@ -130,6 +130,6 @@ mod tests {
         assert_eq!(body["object_name"], "deployment-1");
         assert_eq!(body["version"], "v2");
         assert_eq!(body["result"], json!({"test": true}));
-        assert!(crate::time::parse_rfc3339_ms(body["created_at"].as_str().unwrap()).is_some());
+        assert!(crate::time::Timestamp::parse(body["created_at"].as_str().unwrap()).is_some());
     }
 }

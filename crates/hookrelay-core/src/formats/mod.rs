@@ -158,7 +158,7 @@ fn sample_with(webhook: &Webhook, project: &str, event: String, data: Value) -> 
         version: webhook.version.clone(),
         data,
         result: None,
-        created_at: crate::time::now_rfc3339(),
+        created_at: crate::time::Timestamp::now(),
     }
 }
 
@@ -343,7 +343,7 @@ mod testing {
         .into_webhook(
             "5f0c6a52-3f4b-4d8e-9a36-5f2f0b8f7d10".into(),
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-            "2025-01-21T12:00:00.000Z",
+            "2025-01-21T12:00:00.000Z".parse().unwrap(),
         )
     }
 
@@ -358,7 +358,7 @@ mod testing {
             version: None,
             data,
             result: None,
-            created_at: "2025-01-21T12:00:00.000Z".into(),
+            created_at: "2025-01-21T12:00:00.000Z".parse().unwrap(),
         }
     }
 

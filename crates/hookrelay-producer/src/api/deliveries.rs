@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use hookrelay_core::ProjectName;
 use hookrelay_core::delivery::ResponseRecord;
-use hookrelay_core::time::rfc3339_ms;
+use hookrelay_core::time::Timestamp;
 use hookrelay_core::{AttemptRecord, DeliveryId, DeliveryKind, DeliveryStatus};
 use hookrelay_queue::DeliveryView;
 use serde::Serialize;
@@ -41,9 +41,9 @@ pub(super) struct DeliveryOut {
     /// Oldest first.
     attempts: Vec<AttemptRecord>,
     /// RFC 3339, while an attempt is due; null once the delivery has finished.
-    next_attempt_at: Option<String>,
-    created_at: String,
-    updated_at: String,
+    next_attempt_at: Option<Timestamp>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
     last_error: Option<String>,
     last_status_code: Option<u16>,
     /// What was kept of the last answer.
@@ -58,9 +58,12 @@ impl From<DeliveryView> for DeliveryOut {
             .response
             .or_else(|| v.attempts.last().and_then(|a| a.response.clone()));
         Self {
-            next_attempt_at: v.next_attempt_at_ms.filter(|_| queued).map(rfc3339_ms),
-            created_at: rfc3339_ms(v.created_at_ms),
-            updated_at: rfc3339_ms(v.updated_at_ms),
+            next_attempt_at: v
+                .next_attempt_at_ms
+                .filter(|_| queued)
+                .map(Timestamp::from_ms),
+            created_at: Timestamp::from_ms(v.created_at_ms),
+            updated_at: Timestamp::from_ms(v.updated_at_ms),
             id: v.id,
             project: v.project,
             webhook: v.webhook,

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hookrelay_core::time::{now_ms, parse_rfc3339_ms, rfc3339_ms};
+use hookrelay_core::time::{Timestamp, now_ms};
 use hookrelay_queue::RecoveryProgress;
 use serde::{Deserialize, Serialize};
 
@@ -40,14 +40,14 @@ struct RecoveryOut {
     webhook: String,
     /// `running`, `done`, `failed` or `interrupted`.
     state: String,
-    since: String,
+    since: Timestamp,
     /// Failed deliveries to look at, counted when it started.
     total: u64,
     scanned: u64,
     requeued: u64,
     skipped: u64,
-    started_at: String,
-    updated_at: String,
+    started_at: Timestamp,
+    updated_at: Timestamp,
     error: Option<String>,
 }
 
@@ -62,13 +62,13 @@ impl RecoveryOut {
             id,
             webhook: p.webhook,
             state,
-            since: rfc3339_ms(p.since_ms),
+            since: Timestamp::from_ms(p.since_ms),
             total: p.total,
             scanned: p.scanned,
             requeued: p.requeued,
             skipped: p.skipped,
-            started_at: rfc3339_ms(p.started_at_ms),
-            updated_at: rfc3339_ms(p.updated_at_ms),
+            started_at: Timestamp::from_ms(p.started_at_ms),
+            updated_at: Timestamp::from_ms(p.updated_at_ms),
             error: p.error,
         }
     }
@@ -79,15 +79,17 @@ async fn recover(
     ApiPath((project, name)): ApiPath<(ProjectName, String)>,
     ApiJson(input): ApiJson<RecoverIn>,
 ) -> Result<(StatusCode, Json<RecoveryOut>), ProducerError> {
-    let since = parse_rfc3339_ms(&input.since).ok_or_else(|| {
-        ProducerError::field(
-            "since",
-            format!(
-                "must be an RFC 3339 time such as 2024-05-01T12:00:00Z, got {:?}",
-                input.since
-            ),
-        )
-    })?;
+    let since = Timestamp::parse(&input.since)
+        .map(Timestamp::as_ms)
+        .ok_or_else(|| {
+            ProducerError::field(
+                "since",
+                format!(
+                    "must be an RFC 3339 time such as 2024-05-01T12:00:00Z, got {:?}",
+                    input.since
+                ),
+            )
+        })?;
     let recovery = state
         .publisher()
         .start_recovery(&project, &name, since)

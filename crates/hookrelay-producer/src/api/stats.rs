@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use hookrelay_core::ProjectName;
-use hookrelay_core::time::rfc3339_ms;
+use hookrelay_core::time::Timestamp;
 use hookrelay_queue::Depth;
 use serde::Serialize;
 
@@ -30,7 +30,7 @@ struct StatsOut {
 
 #[derive(Debug, Serialize)]
 struct MinuteOut {
-    minute: String,
+    minute: Timestamp,
     succeeded: u64,
     failed: u64,
     retried: u64,
@@ -74,7 +74,7 @@ async fn stats(
             .minutes
             .into_iter()
             .map(|m| MinuteOut {
-                minute: rfc3339_ms(m.minute_ms),
+                minute: Timestamp::from_ms(m.minute_ms),
                 succeeded: m.counts.succeeded,
                 failed: m.counts.failed,
                 retried: m.counts.retried,

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use hookrelay_core::ProjectName;
-use hookrelay_core::time::now_rfc3339;
+use hookrelay_core::time::Timestamp;
 use hookrelay_core::token::{Role, TokenRecord, generate_token, hash_token};
 use hookrelay_core::webhook::validate_name;
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,7 @@ pub(super) struct TokenIn {
 pub(super) struct TokenOut {
     name: String,
     role: Role,
-    created_at: String,
+    created_at: Timestamp,
 }
 
 /// The create answer: the token, this once.
@@ -46,7 +46,7 @@ impl From<&TokenRecord> for TokenOut {
         Self {
             name: r.name.clone(),
             role: r.role,
-            created_at: r.created_at.clone(),
+            created_at: r.created_at,
         }
     }
 }
@@ -62,7 +62,7 @@ async fn create(
     let record = TokenRecord {
         name: input.name,
         role,
-        created_at: now_rfc3339(),
+        created_at: Timestamp::now(),
         hash: hash_token(&token),
     };
     if !state.tokens().create(&project, &record).await? {

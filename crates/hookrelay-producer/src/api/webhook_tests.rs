@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use hookrelay_core::delivery::ResponseRecord;
 use hookrelay_core::signing::generate_secret;
-use hookrelay_core::time::{now_rfc3339, rfc3339_ms};
+use hookrelay_core::time::Timestamp;
 use hookrelay_core::{DeliveryId, DeliveryKind, DeliveryStatus, WebhookDraft};
 use hookrelay_queue::DeliveryView;
 use serde::{Deserialize, Serialize};
@@ -55,9 +55,9 @@ pub(super) struct TestOut {
     /// The webhook tested; null for a test of an unsaved webhook.
     webhook: Option<String>,
     /// RFC 3339.
-    created_at: String,
+    created_at: Timestamp,
     /// When the attempt started, once it has.
-    attempted_at: Option<String>,
+    attempted_at: Option<Timestamp>,
     /// How long the attempt took, once it has run.
     duration_ms: Option<u64>,
     /// HTTP status of the answer, when one came.
@@ -74,7 +74,7 @@ impl TestOut {
             status: "pending",
             error_message: None,
             webhook,
-            created_at: now_rfc3339(),
+            created_at: Timestamp::now(),
             attempted_at: None,
             duration_ms: None,
             status_code: None,
@@ -96,8 +96,8 @@ impl TestOut {
             status,
             error_message,
             webhook: view.webhook,
-            created_at: rfc3339_ms(view.created_at_ms),
-            attempted_at: last.map(|a| a.started_at.clone()),
+            created_at: Timestamp::from_ms(view.created_at_ms),
+            attempted_at: last.map(|a| a.started_at),
             duration_ms: last.map(|a| a.duration_ms),
             status_code: view
                 .last_status_code

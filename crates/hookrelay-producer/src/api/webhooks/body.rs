@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use hookrelay_core::time::now_rfc3339;
+use hookrelay_core::time::Timestamp;
 use hookrelay_core::webhook::{validate_max_concurrency, validate_rate_limit, validate_timeout};
 use hookrelay_core::{
     DEFAULT_TIMEOUT_SECS, FieldError, Format, Header, Health, Webhook, WebhookName,
@@ -161,8 +161,8 @@ pub(in crate::api) struct WebhookOut {
     max_concurrency: Option<u32>,
     rate_limit: Option<f64>,
     ordered: bool,
-    creation_date: String,
-    last_updated: String,
+    creation_date: Timestamp,
+    last_updated: Timestamp,
     /// Read-only: whether a `token` is set (the token itself is never shown), so that a
     /// client can say "set" or "not set".
     token_set: bool,
@@ -209,8 +209,8 @@ impl From<&Webhook> for WebhookOut {
             max_concurrency: w.max_concurrency,
             rate_limit: w.rate_limit,
             ordered: w.ordered,
-            creation_date: w.creation_date.clone(),
-            last_updated: w.last_updated.clone(),
+            creation_date: w.creation_date,
+            last_updated: w.last_updated,
             token_set: w.token.is_some(),
             health: None,
         }
@@ -338,7 +338,7 @@ pub(super) fn apply_patch(
         // An explicitly set secret replaces the old one at once.
         w.previous_secret = None;
     }
-    w.last_updated = now_rfc3339();
+    w.last_updated = Timestamp::now();
     Ok(w)
 }
 

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use hookrelay_core::signing::{generate_secret, validate_secret};
-use hookrelay_core::time::{now_ms, rfc3339_ms};
+use hookrelay_core::time::{Timestamp, now_ms};
 use hookrelay_core::webhook::{PreviousSecret, ROTATION_OVERLAP_MS};
 use hookrelay_core::{FieldError, ProjectName};
 use serde::Serialize;
@@ -35,7 +35,7 @@ pub(crate) struct SecretOut {
     signing_secret: String,
     /// When the previous secret stops signing, while it still does.
     #[serde(skip_serializing_if = "Option::is_none")]
-    previous_secret_expires_at: Option<String>,
+    previous_secret_expires_at: Option<Timestamp>,
 }
 
 pub(super) fn check_secret(secret: &str) -> Result<(), FieldError> {
@@ -53,7 +53,7 @@ pub(super) async fn secret(
             .previous_secret
             .as_ref()
             .filter(|p| p.expires_at_ms > now)
-            .map(|p| rfc3339_ms(p.expires_at_ms)),
+            .map(|p| Timestamp::from_ms(p.expires_at_ms)),
         signing_secret: webhook.signing_secret,
     }))
 }
@@ -72,7 +72,7 @@ pub(super) async fn rotate(
                 expires_at_ms: now + ROTATION_OVERLAP_MS,
             });
             w.signing_secret = generate_secret();
-            w.last_updated = rfc3339_ms(now);
+            w.last_updated = Timestamp::from_ms(now);
             Ok(w)
         })
         .await?;
@@ -81,7 +81,7 @@ pub(super) async fn rotate(
         previous_secret_expires_at: updated
             .previous_secret
             .as_ref()
-            .map(|p| rfc3339_ms(p.expires_at_ms)),
+            .map(|p| Timestamp::from_ms(p.expires_at_ms)),
         signing_secret: updated.signing_secret,
     }))
 }
