@@ -71,13 +71,13 @@ fn body(_webhook: &Webhook, event: &Event) -> Value {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 mod tests {
-    use super::super::testing::{body, event, parse};
+    use super::super::testing::{bytebase_body, parse};
     use crate::webhook::Format;
 
     /// Publishes `data` as event `bb.issue.create` and compares the whole message with an
     /// interactive card of header colour `template`, header title `title` and `elements`.
     fn check(data: &str, template: &str, title: &str, elements: &str) {
-        let got = body(Format::Feishu, &event("bb.issue.create", parse(data)));
+        let got = bytebase_body(Format::Feishu, data);
         let expected = serde_json::json!({
             "msg_type": "interactive",
             "card": {

@@ -372,6 +372,16 @@ mod testing {
         parse(&super::render(&webhook(format), event))
     }
 
+    /// The body `format` renders for the Bytebase event `bb.issue.create` with `data`.
+    pub fn bytebase_body(format: Format, data: &str) -> Value {
+        body(format, &event("bb.issue.create", parse(data)))
+    }
+
+    /// Checks that `format` renders `bb.issue.create` with `data` as `expected`, whole.
+    pub fn check_message(format: Format, data: &str, expected: &str) {
+        assert_eq!(bytebase_body(format, data), parse(expected), "{data}");
+    }
+
     /// The keys of a JSON object, in order.
     pub fn keys(v: &Value) -> Vec<String> {
         v.as_object().unwrap().keys().cloned().collect()

@@ -87,13 +87,12 @@ fn body(_webhook: &Webhook, event: &Event) -> Value {
 mod tests {
     use serde_json::Value;
 
-    use super::super::testing::{body, event, parse};
+    use super::super::testing::{body, check_message, event};
     use crate::webhook::Format;
 
     /// Publishes `data` as event `bb.issue.create` and compares the whole message.
     fn check(data: &str, expected: &str) {
-        let got = body(Format::Slack, &event("bb.issue.create", parse(data)));
-        assert_eq!(got, parse(expected), "{data}");
+        check_message(Format::Slack, data, expected);
     }
 
     #[test]

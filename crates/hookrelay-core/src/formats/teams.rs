@@ -82,14 +82,14 @@ fn body(_webhook: &Webhook, event: &Event) -> Value {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 mod tests {
-    use super::super::testing::{body, event, parse};
+    use super::super::testing::{bytebase_body, parse};
     use crate::webhook::Format;
 
     /// Publishes `data` as event `bb.issue.create` and compares the card with a schema 1.2
     /// Adaptive Card holding `blocks`, then the event's name in small print, and, when given,
     /// `actions`.
     fn check(data: &str, blocks: &str, actions: Option<&str>) {
-        let got = body(Format::Teams, &event("bb.issue.create", parse(data)));
+        let got = bytebase_body(Format::Teams, data);
         let mut blocks = parse(blocks);
         if let Some(list) = blocks.as_array_mut() {
             list.push(serde_json::json!({

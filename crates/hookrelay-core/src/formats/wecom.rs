@@ -61,13 +61,12 @@ fn body(_webhook: &Webhook, event: &Event) -> Value {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 mod tests {
-    use super::super::testing::{body, event, parse};
+    use super::super::testing::{body, check_message, event};
     use crate::webhook::Format;
 
     /// Publishes `data` as event `bb.issue.create` and compares the whole message.
     fn check(data: &str, expected: &str) {
-        let got = body(Format::Wecom, &event("bb.issue.create", parse(data)));
-        assert_eq!(got, parse(expected), "{data}");
+        check_message(Format::Wecom, data, expected);
     }
 
     #[test]
