@@ -147,7 +147,7 @@ validated_name!(
 
 validated_name!(
     /// A delivery's id: a UUID, or `<partition>.<uuid>` where deliveries are spread over
-    /// partitions (the `webhook-id` header). Any 1–200 characters without `:` or control
+    /// partitions (the `webhook-id` header). Any 1–200 bytes without `:` or control
     /// characters are taken, so that ids of earlier versions and of other producers still
     /// name their delivery; a `:` could name another kind of key (`<id>:attempts`).
     DeliveryId,
